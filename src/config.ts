@@ -1,0 +1,190 @@
+import { z } from "zod";
+import { API_PREFIXES, type ApiPrefix } from "./convai/types.js";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  slack: {
+    botToken: string;
+    signingSecret?: string;
+    appToken?: string;
+    /** Web API base with a trailing slash, as @slack/web-api expects it. */
+    apiUrl?: string;
+  };
+  mode: "http" | "socket";
+  port: number;
+  convai: {
+    /** Unset: the bot runs against the embedded sandbox. */
+    apiKey?: string;
+    apiUrl: string;
+    prefix: ApiPrefix;
+    timeoutMs: number;
+    sandboxFile: string;
+  };
+  notifyChannel?: string;
+  managers: readonly string[];
+  managerGroup?: string;
+  allowedTeams: readonly string[];
+  allowPrivateUrls: boolean;
+  logLevel: LogLevel;
+  logPretty: boolean;
+  /** CONVAI_SECRET_* variables, the only ones an `env:NAME` api_key may name. */
+  secrets: ReadonlyMap<string, string>;
+}
+
+export const SECRET_ENV_PREFIX = "CONVAI_SECRET_";
+
+const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
+
+const idList = (pattern: RegExp, what: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .optional()
+      .transform((s) =>
+        (s ?? "")
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .refine((ids) => ids.every((id) => pattern.test(id)), {
+        message: `must be a comma-separated list of ${what}`,
+      }),
+  );
+
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+      .optional()
+      .transform((v) => (v === undefined ? fallback : v === "true" || v === "1" || v === "yes")),
+  );
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), {
+    message: "must be an absolute http(s) URL",
+  });
+
+const int = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, { message: "must be a whole number" })
+      .optional()
+      .transform((v) => (v === undefined ? fallback : Number(v)))
+      .refine((n) => n >= min && n <= max, { message: `must be between ${min} and ${max}` }),
+  );
+
+/** Secret variables: their values never appear in a message, only their names. */
+const SECRET_VARS = new Set(["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "CONVAI_API_KEY"]);
+
+const envSchema = z.object({
+  SLACK_BOT_TOKEN: z
+    .string({ message: "is required: the bot token (xoxb-…) from the app's OAuth & Permissions page" })
+    .trim()
+    .startsWith("xoxb-", { message: "must be a bot token starting with xoxb-" }),
+  SLACK_SIGNING_SECRET: opt(z.string().trim().min(8, { message: "looks too short to be a signing secret" })),
+  SLACK_APP_TOKEN: opt(
+    z
+      .string()
+      .trim()
+      .startsWith("xapp-", {
+        message: "must be an app-level token starting with xapp- (or unset for HTTP mode)",
+      }),
+  ),
+  PORT: int(0, 65535, 3000),
+  SLACK_API_URL: opt(httpUrl),
+  CONVAI_API_KEY: opt(z.string().trim().regex(/^\S+$/, { message: "must not contain whitespace" })),
+  CONVAI_API_URL: opt(httpUrl),
+  CONVAI_API_PREFIX: opt(z.enum(API_PREFIXES, { message: `must be one of ${API_PREFIXES.join(", ")}` })),
+  CONVAI_TIMEOUT_MS: int(500, 120_000, 10_000),
+  CONVAI_NOTIFY_CHANNEL: opt(
+    z
+      .string()
+      .trim()
+      .regex(/^[CGD][A-Z0-9]{2,}$/, { message: "must be a channel ID such as C0123ABCD" }),
+  ),
+  CONVAI_MANAGERS: idList(/^[UW][A-Z0-9]{2,}$/, "Slack user IDs such as U0123ABCD"),
+  CONVAI_MANAGER_GROUP: opt(
+    z
+      .string()
+      .trim()
+      .regex(/^S[A-Z0-9]{2,}$/, { message: "must be a user group ID such as S0123ABCD" }),
+  ),
+  CONVAI_ALLOWED_TEAMS: idList(/^[TE][A-Z0-9]{2,}$/, "team or enterprise IDs such as T0123ABCD"),
+  CONVAI_ALLOW_PRIVATE_URLS: bool(false),
+  CONVAI_SANDBOX_FILE: opt(z.string().trim()),
+  LOG_LEVEL: opt(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` })),
+  LOG_PRETTY: bool(false),
+});
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/**
+ * Validates the environment (SPEC §4). Takes the environment as a parameter so tests pass plain objects;
+ * each error names the variable and the fix, never a secret's value.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): ConfigResult {
+  const parsed = envSchema.safeParse(env);
+  const errors: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? "environment");
+      // zod's own messages can quote the input; for secrets keep only ours, which never do.
+      const message =
+        issue.code === "invalid_type" && env[name] === undefined ? "is required" : issue.message;
+      errors.push(`${name} ${SECRET_VARS.has(name) ? scrub(message, env[name]) : message}`);
+    }
+    return { ok: false, errors };
+  }
+  const e = parsed.data;
+  if (!e.SLACK_APP_TOKEN && !e.SLACK_SIGNING_SECRET) {
+    errors.push(
+      "SLACK_SIGNING_SECRET is required in HTTP mode: copy it from the app's Basic Information page, or set SLACK_APP_TOKEN for Socket Mode",
+    );
+  }
+  if (errors.length > 0) return { ok: false, errors };
+
+  const secrets = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith(SECRET_ENV_PREFIX) && value !== undefined && value !== "") secrets.set(name, value);
+  }
+  const apiUrl = e.SLACK_API_URL?.replace(/\/*$/, "/");
+  const config: Config = {
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      ...(e.SLACK_SIGNING_SECRET ? { signingSecret: e.SLACK_SIGNING_SECRET } : {}),
+      ...(e.SLACK_APP_TOKEN ? { appToken: e.SLACK_APP_TOKEN } : {}),
+      ...(apiUrl ? { apiUrl } : {}),
+    },
+    mode: e.SLACK_APP_TOKEN ? "socket" : "http",
+    port: e.PORT,
+    convai: {
+      ...(e.CONVAI_API_KEY ? { apiKey: e.CONVAI_API_KEY } : {}),
+      apiUrl: (e.CONVAI_API_URL ?? "https://api.convai.com").replace(/\/+$/, ""),
+      prefix: e.CONVAI_API_PREFIX ?? "/llm-models",
+      timeoutMs: e.CONVAI_TIMEOUT_MS,
+      sandboxFile: e.CONVAI_SANDBOX_FILE ?? ".convai-sandbox.json",
+    },
+    ...(e.CONVAI_NOTIFY_CHANNEL ? { notifyChannel: e.CONVAI_NOTIFY_CHANNEL } : {}),
+    managers: e.CONVAI_MANAGERS,
+    ...(e.CONVAI_MANAGER_GROUP ? { managerGroup: e.CONVAI_MANAGER_GROUP } : {}),
+    allowedTeams: e.CONVAI_ALLOWED_TEAMS,
+    allowPrivateUrls: e.CONVAI_ALLOW_PRIVATE_URLS,
+    logLevel: e.LOG_LEVEL ?? "info",
+    logPretty: e.LOG_PRETTY,
+    secrets,
+  };
+  return { ok: true, config };
+}
+
+function scrub(message: string, value: string | undefined): string {
+  return value && value.length > 0 ? message.split(value).join("[redacted]") : message;
+}

@@ -1,0 +1,111 @@
+import { z } from "zod";
+
+/** The two published forms of the Custom LLM API differ in path prefix and fields (SPEC §2). */
+export const API_PREFIXES = ["/llm-models", "/custom-llm"] as const;
+export type ApiPrefix = (typeof API_PREFIXES)[number];
+
+export const DEFAULT_BASE_URL = "https://api.openai.com/v1";
+
+/** One registered model as list returns it. Only group and model are in both forms. */
+export const convaiModelSchema = z.object({
+  model_group_name: z.string(),
+  model_name: z.string(),
+  display_name: z.string().optional(),
+  base_url: z.string().optional(),
+  is_uncensored: z.boolean().optional(),
+  category: z.string().optional(),
+  created_at: z.string().optional(),
+});
+export type ConvaiModel = z.infer<typeof convaiModelSchema>;
+
+export interface RegisterInput {
+  model_group_name: string;
+  model_name: string;
+  api_key: string;
+  /** Required by /custom-llm; optional with /llm-models (Convai defaults it to OpenAI's). */
+  base_url?: string;
+  /** Only /llm-models accepts it; defaults to the group name. */
+  display_name?: string;
+  is_uncensored: boolean;
+}
+
+/** Fields absent here are not sent, so Convai leaves them as they are. */
+export interface UpdateInput {
+  model_group_name: string;
+  /** /custom-llm only. */
+  model_name?: string;
+  /** /llm-models only. */
+  display_name?: string;
+  base_url?: string;
+  api_key?: string;
+  is_uncensored?: boolean;
+}
+export type UpdatableField = Exclude<keyof UpdateInput, "model_group_name">;
+
+export interface RegisterData {
+  message?: string;
+  model_group_name?: string;
+  model_name?: string;
+  display_name?: string;
+}
+export interface UpdateData {
+  message?: string;
+  updated_fields?: string[];
+}
+export interface DeregisterData {
+  message?: string;
+}
+
+export type FailureKind =
+  | "unauthorized"
+  | "not_found"
+  | "conflict"
+  | "invalid"
+  | "rate_limited"
+  | "server"
+  | "timeout"
+  | "network"
+  | "malformed";
+
+export interface ConvaiFailure {
+  ok: false;
+  kind: FailureKind;
+  /** Convai's own message when it gave one, else ours; never contains a key. */
+  message: string;
+  status?: number;
+  transactionID?: string;
+  /** The request may have reached Convai and been applied (timeout or reset after the body was sent). */
+  ambiguous: boolean;
+  /** For rate_limited: how long Convai asked us to wait. */
+  retryAfterMs?: number;
+  /** For conflict: which field is duplicated. */
+  field?: "model_group_name" | "display_name";
+}
+
+export type ConvaiSuccess<T> = { ok: true; data: T; transactionID?: string; status: number };
+export type ConvaiResult<T> = ConvaiSuccess<T> | ConvaiFailure;
+
+export interface ConvaiClient {
+  readonly prefix: ApiPrefix;
+  readonly baseUrl: string;
+  register(input: RegisterInput): Promise<ConvaiResult<RegisterData>>;
+  update(input: UpdateInput): Promise<ConvaiResult<UpdateData>>;
+  deregister(modelGroupName: string): Promise<ConvaiResult<DeregisterData>>;
+  list(): Promise<ConvaiResult<ConvaiModel[]>>;
+  close(): Promise<void>;
+}
+
+/** Which fields each API form accepts on register and update (SPEC §2, §3). */
+export const FORM_FIELDS = {
+  "/llm-models": {
+    register: ["model_group_name", "model_name", "display_name", "api_key", "base_url", "is_uncensored"],
+    update: ["display_name", "base_url", "api_key", "is_uncensored"],
+  },
+  "/custom-llm": {
+    register: ["model_group_name", "model_name", "api_key", "base_url", "is_uncensored"],
+    update: ["model_name", "base_url", "api_key", "is_uncensored"],
+  },
+} as const satisfies Record<
+  ApiPrefix,
+  { register: readonly (keyof RegisterInput)[]; update: readonly UpdatableField[] }
+>;

@@ -1,0 +1,38 @@
+/**
+ * Every callback_id, block_id and action_id the bot uses. The modal ids are a fixed contract (SPEC §3):
+ * operators and tests rely on them, so they live here and nowhere else.
+ */
+export const CALLBACK = {
+  register: "convai_llm_register",
+  update: "convai_llm_update",
+  deregister: "convai_llm_deregister",
+} as const;
+export type CallbackId = (typeof CALLBACK)[keyof typeof CALLBACK];
+
+/** Input block ids are the Convai API field names; each input's action_id equals its block_id. */
+export const FIELD = {
+  model_group_name: "model_group_name",
+  model_name: "model_name",
+  display_name: "display_name",
+  api_key: "api_key",
+  base_url: "base_url",
+  is_uncensored: "is_uncensored",
+  verify: "verify",
+  confirm_group_name: "confirm_group_name",
+} as const;
+export type FieldId = (typeof FIELD)[keyof typeof FIELD];
+
+/** Values of the update modal's `is_uncensored` radio group. */
+export const UNCENSORED_CHOICE = { keep: "keep", true: "true", false: "false" } as const;
+/** The value of the single option in the `verify` and register `is_uncensored` checkboxes. */
+export const CHECKED_VALUE = "yes";
+
+/** Buttons and menus (App Home, list rows). */
+export const ACTION = {
+  openRegister: "convai_open_register",
+  modelOverflow: "convai_model_overflow",
+  homeRefresh: "convai_home_refresh",
+  homePage: "convai_home_page",
+  listPage: "convai_list_page",
+} as const;
+export type ActionId = (typeof ACTION)[keyof typeof ACTION];
