@@ -92,12 +92,9 @@ const envSchema = z.object({
     .startsWith("xoxb-", { message: "must be a bot token starting with xoxb-" }),
   SLACK_SIGNING_SECRET: opt(z.string().trim().min(8, { message: "looks too short to be a signing secret" })),
   SLACK_APP_TOKEN: opt(
-    z
-      .string()
-      .trim()
-      .startsWith("xapp-", {
-        message: "must be an app-level token starting with xapp- (or unset for HTTP mode)",
-      }),
+    z.string().trim().startsWith("xapp-", {
+      message: "must be an app-level token starting with xapp- (or unset for HTTP mode)",
+    }),
   ),
   PORT: int(0, 65535, 3000),
   SLACK_API_URL: opt(httpUrl),
