@@ -7,16 +7,30 @@ export type ApiPrefix = (typeof API_PREFIXES)[number];
 export const DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
 /** One registered model as list returns it. Only group and model are in both forms. */
+// Convai may send null for a field it has no value for; the bot treats null and absent alike.
+const nullable = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
 export const convaiModelSchema = z.object({
   model_group_name: z.string(),
   model_name: z.string(),
-  display_name: z.string().optional(),
-  base_url: z.string().optional(),
-  is_uncensored: z.boolean().optional(),
-  category: z.string().optional(),
-  created_at: z.string().optional(),
+  display_name: nullable(z.string()),
+  base_url: nullable(z.string()),
+  is_uncensored: nullable(z.boolean()),
+  category: nullable(z.string()),
+  created_at: nullable(z.string()),
 });
-export type ConvaiModel = z.infer<typeof convaiModelSchema>;
+/** Written out so that optional fields may be left off when building one. */
+export interface ConvaiModel {
+  model_group_name: string;
+  model_name: string;
+  display_name?: string | undefined;
+  base_url?: string | undefined;
+  is_uncensored?: boolean | undefined;
+  category?: string | undefined;
+  created_at?: string | undefined;
+}
+// Compile-time check that the schema's output fits the interface.
+const _schemaFits: (m: z.output<typeof convaiModelSchema>) => ConvaiModel = (m) => m;
+void _schemaFits;
 
 export interface RegisterInput {
   model_group_name: string;

@@ -1,0 +1,130 @@
+import type { WebClient } from "@slack/web-api";
+import type { Config } from "./config.js";
+import type { Logger } from "./logger.js";
+
+export type Permission = { ok: true } | { ok: false; message: string };
+
+export interface Authorizer {
+  /** CONVAI_ALLOWED_TEAMS: true when unset, or when any of the request's team or enterprise ids is listed. */
+  teamAllowed(ids: readonly (string | undefined)[]): boolean;
+  /** May this user change models? Cached; Slack errors deny with a message that says why. */
+  canManage(userId: string): Promise<Permission>;
+  /** Plain words on who may grant access, for refusals and read-only views. */
+  readonly policy: string;
+}
+
+interface Cached<T> {
+  value: T;
+  expires: number;
+}
+
+const TTL_MS = 5 * 60_000;
+
+export function createAuthorizer(options: {
+  config: Pick<Config, "managers" | "managerGroup" | "allowedTeams">;
+  client: WebClient;
+  logger: Logger;
+  now?: () => number;
+}): Authorizer {
+  const { config, client } = options;
+  const log = options.logger.child({ component: "authz" });
+  const now = options.now ?? Date.now;
+  const managers = new Set(config.managers);
+  const allowedTeams = new Set(config.allowedTeams);
+  // Only answers Slack actually gave are cached; a failed lookup is retried on the next request.
+  const adminCache = new Map<string, Cached<Permission>>();
+  let groupCache: Cached<Set<string>> | undefined;
+
+  const explicit = managers.size > 0 || config.managerGroup !== undefined;
+  const policy = explicit
+    ? [
+        managers.size > 0
+          ? `the users listed in CONVAI_MANAGERS (${[...managers].map((u) => `<@${u}>`).join(", ")})`
+          : "",
+        config.managerGroup ? `members of the user group <!subteam^${config.managerGroup}>` : "",
+      ]
+        .filter(Boolean)
+        .join(" and ")
+    : "workspace admins and owners";
+
+  async function groupMembers(
+    group: string,
+  ): Promise<{ ok: true; members: Set<string> } | { ok: false; error: string }> {
+    if (groupCache && groupCache.expires > now()) return { ok: true, members: groupCache.value };
+    try {
+      const res = await client.usergroups.users.list({ usergroup: group });
+      const members = new Set(res.users ?? []);
+      groupCache = { value: members, expires: now() + TTL_MS };
+      return { ok: true, members };
+    } catch (error) {
+      const code = slackErrorCode(error);
+      log.error(
+        { usergroup: group, error: code },
+        code === "plan_upgrade_required"
+          ? "Slack user groups need a paid plan; set CONVAI_MANAGERS instead of CONVAI_MANAGER_GROUP."
+          : "Could not read the manager user group; check CONVAI_MANAGER_GROUP and the usergroups:read scope.",
+      );
+      return { ok: false, error: code };
+    }
+  }
+
+  async function isAdmin(userId: string): Promise<Permission> {
+    const hit = adminCache.get(userId);
+    if (hit && hit.expires > now()) return hit.value;
+    try {
+      const res = await client.users.info({ user: userId });
+      const u = res.user;
+      const value: Permission =
+        u && !u.deleted && (u.is_admin || u.is_owner || u.is_primary_owner)
+          ? { ok: true }
+          : { ok: false, message: `Only ${policy} can change custom LLMs. Ask one of them for access.` };
+      adminCache.set(userId, { value, expires: now() + TTL_MS });
+      return value;
+    } catch (error) {
+      const code = slackErrorCode(error);
+      log.error(
+        { userId, error: code },
+        "Could not look up the user to check admin rights; check the users:read scope.",
+      );
+      return {
+        ok: false,
+        message: `The bot could not check your permissions (Slack said \`${code}\`). Try again shortly.`,
+      };
+    }
+  }
+
+  return {
+    policy,
+    teamAllowed(ids) {
+      if (allowedTeams.size === 0) return true;
+      return ids.some((id) => id !== undefined && allowedTeams.has(id));
+    },
+    async canManage(userId) {
+      if (!explicit) return isAdmin(userId);
+      if (managers.has(userId)) return { ok: true };
+      if (config.managerGroup) {
+        const group = await groupMembers(config.managerGroup);
+        if (group.ok && group.members.has(userId)) return { ok: true };
+        if (!group.ok) {
+          return {
+            ok: false,
+            message: `The bot could not read the manager user group (Slack said \`${group.error}\`). Ask an admin to check the bot's configuration.`,
+          };
+        }
+      }
+      return { ok: false, message: `Only ${policy} can change custom LLMs. Ask one of them for access.` };
+    },
+  };
+}
+
+/** The `error` code of a Slack Web API failure, or a short name for anything else. */
+export function slackErrorCode(error: unknown): string {
+  if (typeof error === "object" && error !== null) {
+    if ("data" in error && typeof error.data === "object" && error.data !== null && "error" in error.data) {
+      const code = error.data.error;
+      if (typeof code === "string") return code;
+    }
+    if ("code" in error && typeof error.code === "string") return error.code;
+  }
+  return error instanceof Error ? error.name : "unknown_error";
+}

@@ -1,0 +1,157 @@
+import type { KnownBlock, SectionBlock } from "@slack/types";
+import type { ConvaiModel } from "../convai/types.js";
+import { modelRow, withSandbox } from "../slack/blocks.js";
+import { ACTION } from "../slack/ids.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, plainText, truncate } from "../text.js";
+import type { Subcommand } from "./parse.js";
+
+export interface Reply {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+export interface MessageContext {
+  sandbox: boolean;
+  command: string;
+}
+
+/** Models per list message: one section each, leaving room for the header, paging and context blocks. */
+export const LIST_PAGE_SIZE = 40;
+
+export function usageLines(command: string): string[] {
+  const c = escapeMrkdwn(command);
+  return [
+    `\`${c} list [filter]\`: the registered custom LLMs (filter: part of a group, model or display name)`,
+    `\`${c} register [group]\`: register a model (managers)`,
+    `\`${c} update <group>\`: change a model's fields or rotate its key (managers)`,
+    `\`${c} deregister <group>\`: remove a model (managers)`,
+    `\`${c} help\`: this message`,
+  ];
+}
+
+export function helpMessage(ctx: MessageContext): Reply {
+  const text = `Custom LLM commands:\n${usageLines(ctx.command).join("\n")}`;
+  return {
+    text: truncate(text, 3000),
+    blocks: withSandbox(
+      [
+        {
+          type: "section",
+          text: mrkdwn("*Convai custom LLMs*: route your characters through your own models."),
+        },
+        {
+          type: "section",
+          text: mrkdwn(
+            usageLines(ctx.command)
+              .map((l) => `• ${l}`)
+              .join("\n"),
+          ),
+        },
+      ],
+      ctx.sandbox,
+    ),
+  };
+}
+
+export function unknownMessage(ctx: MessageContext, input: string, suggestion?: Subcommand): Reply {
+  const head = `Unknown subcommand ${codeSpan(input, 100)}.${suggestion ? ` Did you mean \`${suggestion}\`?` : ""}`;
+  return {
+    text: truncate(`${head}\n${usageLines(ctx.command).join("\n")}`, 3000),
+    blocks: withSandbox(
+      [
+        { type: "section", text: mrkdwn(head) },
+        {
+          type: "section",
+          text: mrkdwn(
+            usageLines(ctx.command)
+              .map((l) => `• ${l}`)
+              .join("\n"),
+          ),
+        },
+      ],
+      ctx.sandbox,
+    ),
+  };
+}
+
+export function missingGroupMessage(ctx: MessageContext, sub: "update" | "deregister"): Reply {
+  const text = `Say which model: \`${escapeMrkdwn(ctx.command)} ${sub} <group>\`. \`${escapeMrkdwn(ctx.command)} list\` shows the groups.`;
+  return { text, blocks: withSandbox([{ type: "section", text: mrkdwn(text) }], ctx.sandbox) };
+}
+
+export function plainMessage(ctx: { sandbox: boolean }, text: string): Reply {
+  return {
+    text: truncate(text, 3000),
+    blocks: withSandbox([{ type: "section", text: mrkdwn(text) }], ctx.sandbox),
+  };
+}
+
+/** The block_id of a model's row: the overflow menu's action reads the group from it. */
+export const MODEL_BLOCK_PREFIX = "model:";
+
+export function modelRowSection(model: ConvaiModel, withActions: boolean): SectionBlock {
+  const section: SectionBlock = {
+    type: "section",
+    block_id: `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.slice(0, 255),
+    text: mrkdwn(modelRow(model)),
+  };
+  if (withActions && `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.length <= 255) {
+    section.accessory = {
+      type: "overflow",
+      action_id: ACTION.modelOverflow,
+      options: [
+        { text: plainText("Edit", 75), value: "update" },
+        { text: plainText("Deregister", 75), value: "deregister" },
+      ],
+    };
+  }
+  return section;
+}
+
+export function filterModels(models: readonly ConvaiModel[], filter?: string): ConvaiModel[] {
+  const sorted = [...models].sort((a, b) => a.model_group_name.localeCompare(b.model_group_name));
+  if (!filter) return sorted;
+  const needle = filter.toLowerCase();
+  return sorted.filter((m) =>
+    [m.model_group_name, m.model_name, m.display_name ?? ""].some((s) => s.toLowerCase().includes(needle)),
+  );
+}
+
+/**
+ * The list reply. Rows are sections rather than a table block: a table cannot carry the per-model
+ * Edit/Deregister menu that managers get, and sections render on every Slack client.
+ */
+export function listMessage(
+  ctx: MessageContext,
+  models: readonly ConvaiModel[],
+  opts: { filter?: string; canManage: boolean },
+): Reply {
+  const shown = filterModels(models, opts.filter);
+  const filterText = opts.filter ? ` matching ${codeSpan(opts.filter, 100)}` : "";
+  if (shown.length === 0) {
+    const text =
+      models.length === 0
+        ? `No custom LLMs are registered yet. Register one with \`${escapeMrkdwn(ctx.command)} register\`.`
+        : `No custom LLMs${filterText} (${models.length} registered). Try another filter or \`${escapeMrkdwn(ctx.command)} list\`.`;
+    return plainMessage(ctx, text);
+  }
+  const page = shown.slice(0, LIST_PAGE_SIZE);
+  const count = `${shown.length} custom LLM${shown.length === 1 ? "" : "s"}${filterText}`; // filterText is escaped
+  const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(`*${count}*`) }];
+  blocks.push(...page.map((m) => modelRowSection(m, opts.canManage)));
+  if (shown.length > page.length) {
+    blocks.push({
+      type: "context",
+      elements: [
+        mrkdwn(
+          `Showing the first ${page.length} of ${shown.length}. Narrow it with \`${escapeMrkdwn(ctx.command)} list <filter>\` (part of a group, model or display name).`,
+        ),
+      ],
+    });
+  }
+  const lines = page.map((m) => escapeMrkdwn(`${m.model_group_name} (${m.model_name})`));
+  return {
+    text: truncate(`${count}: ${lines.join(", ")}`, 3000),
+    blocks: withSandbox(blocks, ctx.sandbox),
+  };
+}

@@ -1,0 +1,279 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { App, ViewOutput, ViewResponseAction, ViewSubmitAction } from "@slack/bolt";
+import type { KnownBlock, ModalView } from "@slack/types";
+import type { WebClient } from "@slack/web-api";
+import { slackErrorCode } from "../authz.js";
+import type { Deps } from "../deps.js";
+import type { Actor, ChangeOutcome } from "../service/llm-service.js";
+import { CALLBACK, type CallbackId } from "../slack/ids.js";
+import { decodeMetadata, type ModalMetadata } from "./metadata.js";
+import { failureBlocks, successBlocks } from "./outcome.js";
+import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./validate.js";
+import {
+  deregisterModal,
+  messageModal,
+  type RegisterPrefill,
+  registerModal,
+  type UpdatePrefill,
+  updateModal,
+  workingModal,
+} from "./views.js";
+
+const WORKING_TEXT = {
+  register: "Registering the model with Convai (and testing the endpoint first, when asked).",
+  update: "Updating the model at Convai (and testing the endpoint first, when asked).",
+  deregister: "Deregistering the model at Convai.",
+} as const;
+
+type Kind = keyof typeof WORKING_TEXT;
+
+/** How a submission's outcome reaches the user: in the ack when it is quick, else via views.update. */
+interface Renderers {
+  /** The form again, as the user typed it (never the key), with errors under their fields. */
+  restore(errors: FieldErrors, banner?: KnownBlock[]): Promise<ModalView | undefined>;
+}
+
+export function registerModalHandlers(app: App, deps: Deps): void {
+  app.view<ViewSubmitAction>(
+    { callback_id: CALLBACK.register, type: "view_submission" },
+    async ({ ack, body, view, client }) => {
+      const ctx = await prologue(deps, "register", body, view);
+      if (!ctx.ok) return ack(ctx.ack);
+      const form = readRegisterForm(view.state.values, deps.validation);
+      if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
+      const { input } = form;
+      const prefill: RegisterPrefill = {
+        model_group_name: input.model_group_name,
+        model_name: input.model_name,
+        ...(input.display_name !== undefined ? { display_name: input.display_name } : {}),
+        ...(input.base_url !== undefined ? { base_url: input.base_url } : {}),
+        is_uncensored: input.is_uncensored,
+        verify: form.verify,
+      };
+      await settle(
+        deps,
+        client,
+        "register",
+        ctx.actor,
+        view,
+        ack,
+        deps.service.register(ctx.actor, input, { verify: form.verify }),
+        {
+          restore: async (errors, banner) =>
+            withBanner(registerModal(deps.view, prefill, errors, view.private_metadata), banner),
+        },
+      );
+    },
+  );
+
+  app.view<ViewSubmitAction>(
+    { callback_id: CALLBACK.update, type: "view_submission" },
+    async ({ ack, body, view, client }) => {
+      const ctx = await prologue(deps, "update", body, view);
+      if (!ctx.ok) return ack(ctx.ack);
+      const group = ctx.meta.group;
+      if (!group) return ack({ response_action: "update", view: stale(deps, CALLBACK.update) });
+      const form = readUpdateForm(view.state.values, deps.validation);
+      if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
+      const { fields } = form;
+      const prefill: UpdatePrefill = {
+        ...(fields.model_name !== undefined ? { model_name: fields.model_name } : {}),
+        ...(fields.display_name !== undefined ? { display_name: fields.display_name } : {}),
+        ...(fields.base_url !== undefined ? { base_url: fields.base_url } : {}),
+        ...(fields.is_uncensored !== undefined
+          ? { is_uncensored: fields.is_uncensored ? "true" : "false" }
+          : {}),
+        verify: form.verify,
+      };
+      await settle(
+        deps,
+        client,
+        "update",
+        ctx.actor,
+        view,
+        ack,
+        deps.service.update(ctx.actor, group, fields, { verify: form.verify }),
+        {
+          restore: async (errors, banner) => {
+            // The form shows the model's current values, so it needs a fresh read to be rebuilt.
+            const found = await deps.service.get(group);
+            if (!found.ok) return undefined;
+            return withBanner(
+              updateModal(deps.view, found.model, view.private_metadata, prefill, errors),
+              banner,
+            );
+          },
+        },
+      );
+    },
+  );
+
+  app.view<ViewSubmitAction>(
+    { callback_id: CALLBACK.deregister, type: "view_submission" },
+    async ({ ack, body, view, client }) => {
+      const ctx = await prologue(deps, "deregister", body, view);
+      if (!ctx.ok) return ack(ctx.ack);
+      const group = ctx.meta.group;
+      if (!group) return ack({ response_action: "update", view: stale(deps, CALLBACK.deregister) });
+      const form = readDeregisterForm(view.state.values, group);
+      if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
+      await settle(
+        deps,
+        client,
+        "deregister",
+        ctx.actor,
+        view,
+        ack,
+        deps.service.deregister(ctx.actor, group),
+        {
+          restore: async (errors, banner) => {
+            const found = await deps.service.get(group);
+            if (!found.ok) return undefined;
+            return withBanner(deregisterModal(deps.view, found.model, view.private_metadata, errors), banner);
+          },
+        },
+      );
+    },
+  );
+}
+
+type Prologue = { ok: true; actor: Actor; meta: ModalMetadata } | { ok: false; ack: ViewResponseAction };
+
+/** Checks what every submission must pass before anything is read: metadata and permission. */
+async function prologue(
+  deps: Deps,
+  kind: Kind,
+  body: { user: { id: string; team_id?: string }; team: { id: string } | null },
+  view: ViewOutput,
+): Promise<Prologue> {
+  const callbackId = CALLBACK[kind];
+  const actor: Actor = { userId: body.user.id, teamId: body.team?.id ?? body.user.team_id };
+  const log = deps.logger.child({ userId: actor.userId, modal: kind });
+  const meta = decodeMetadata(view.private_metadata);
+  if (!meta.ok) {
+    log.warn({ reason: meta.reason }, "Refused a submission with forged or unreadable private_metadata.");
+    return { ok: false, ack: { response_action: "update", view: stale(deps, callbackId) } };
+  }
+  // Checked on every submission, not only when the modal opened (SPEC §5).
+  const permission = await deps.authz.canManage(actor.userId);
+  if (!permission.ok) {
+    log.warn({ event: "refused" }, "Refused a submission from a user who may not change models.");
+    return {
+      ok: false,
+      ack: {
+        response_action: "update",
+        view: messageModal(deps.view, callbackId, "Not allowed", failureBlocks(permission.message)),
+      },
+    };
+  }
+  return { ok: true, actor, meta: meta.meta };
+}
+
+function stale(deps: Deps, callbackId: CallbackId): ModalView {
+  return messageModal(
+    deps.view,
+    callbackId,
+    "Form expired",
+    failureBlocks(
+      "This form could not be read (it may be from an older version of the bot). Run the command again.",
+    ),
+  );
+}
+
+function withBanner(view: ModalView, banner?: KnownBlock[]): ModalView {
+  return banner && banner.length > 0 ? { ...view, blocks: [...banner, ...view.blocks] } : view;
+}
+
+type Ack = (response?: ViewResponseAction) => Promise<void>;
+
+/**
+ * Waits for the outcome inside Slack's 3-second window; when it does not come in time, the modal
+ * switches to a "working" view and the outcome arrives with views.update.
+ */
+async function settle(
+  deps: Deps,
+  client: WebClient,
+  kind: Kind,
+  actor: Actor,
+  view: ViewOutput,
+  ack: Ack,
+  work: Promise<ChangeOutcome>,
+  render: Renderers,
+): Promise<void> {
+  const log = deps.logger.child({ userId: actor.userId, modal: kind });
+  const timer = new AbortController();
+  const quick = await Promise.race([
+    work,
+    sleep(deps.submitBudgetMs, undefined, { signal: timer.signal }).then(
+      () => undefined,
+      () => undefined,
+    ),
+  ]);
+  timer.abort();
+  if (quick) {
+    if (!quick.ok && quick.reason === "fields")
+      return ack({ response_action: "errors", errors: quick.errors });
+    if (!quick.ok) {
+      // Pushed on top, so closing it returns to the form with everything the user typed.
+      return ack({
+        response_action: "push",
+        view: messageModal(
+          deps.view,
+          CALLBACK[kind],
+          "Nothing changed",
+          failureBlocks(quick.message, quick.transactionID),
+        ),
+      });
+    }
+    await ack({ response_action: "update", view: outcomeView(deps, kind, quick) });
+    await deps.onChange(actor);
+    return;
+  }
+
+  await ack({
+    response_action: "update",
+    view: workingModal(deps.view, CALLBACK[kind], "Working…", WORKING_TEXT[kind]),
+  });
+  const outcome = await work;
+  let next: ModalView | undefined;
+  if (outcome.ok) {
+    next = outcomeView(deps, kind, outcome);
+  } else if (outcome.reason === "fields") {
+    next = await render.restore(outcome.errors, [
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: ":x: Nothing was saved. Fix the field below; the API key must be entered again.",
+        },
+      },
+    ]);
+  } else {
+    const banner = failureBlocks(outcome.message, outcome.transactionID);
+    next = await render.restore({}, banner);
+    next ??= messageModal(deps.view, CALLBACK[kind], "Nothing changed", banner);
+  }
+  next ??= messageModal(
+    deps.view,
+    CALLBACK[kind],
+    "Nothing saved",
+    failureBlocks(
+      outcome.ok ? "" : "Nothing was saved, and the form could not be rebuilt. Run the command again.",
+    ),
+  );
+  try {
+    await client.views.update({ view_id: view.id, view: next });
+  } catch (error) {
+    // The user closed the modal or Slack failed: the outcome still stands, so say it in the log.
+    log.error(
+      { error: slackErrorCode(error), outcome: outcome.ok ? "succeeded" : outcome.reason },
+      "Could not show the outcome with views.update; the user did not see it.",
+    );
+  }
+  if (outcome.ok) await deps.onChange(actor);
+}
+
+function outcomeView(deps: Deps, kind: Kind, outcome: Extract<ChangeOutcome, { ok: true }>): ModalView {
+  const { title, blocks } = successBlocks(outcome, { notifyChannel: deps.config.notifyChannel });
+  return messageModal(deps.view, CALLBACK[kind], title, blocks);
+}

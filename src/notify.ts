@@ -1,0 +1,76 @@
+import type { KnownBlock } from "@slack/types";
+import type { WebClient } from "@slack/web-api";
+import { slackErrorCode } from "./authz.js";
+import type { Logger } from "./logger.js";
+import type { ChangeRecord, Notifier, NotifyResult } from "./service/llm-service.js";
+import { modelFacts, sandboxNote } from "./slack/blocks.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "./text.js";
+
+const VERB = { register: "registered", update: "updated", deregister: "deregistered" } as const;
+const EMOJI = { register: ":new:", update: ":pencil2:", deregister: ":wastebasket:" } as const;
+
+/** The channel announcement of one change (SPEC §3): who, what, before → after; never a key. */
+export function notificationMessage(
+  change: ChangeRecord,
+  opts: { sandbox: boolean },
+): { text: string; blocks: KnownBlock[] } {
+  const verb = VERB[change.action];
+  const text = truncate(
+    `Custom LLM ${escapeMrkdwn(change.group)} ${verb} by <@${change.actor.userId}>`,
+    3000,
+  );
+  const blocks: KnownBlock[] = [
+    {
+      type: "section",
+      text: mrkdwn(
+        `${EMOJI[change.action]} Custom LLM ${codeSpan(change.group, 200)} *${verb}* by <@${change.actor.userId}>`,
+      ),
+    },
+  ];
+  if (change.model) blocks.push(...modelFacts(change.model, { omitGroup: true }));
+  const changed = change.changes.filter((c) => change.action === "update" || c.field === "api_key");
+  if (change.action === "update" && changed.length > 0) {
+    const lines = changed.map((c) =>
+      c.field === "api_key"
+        ? "• `api_key`: rotated"
+        : `• \`${c.field}\`: ${c.before !== undefined ? codeSpan(c.before, 300) : "_(unset)_"} → ${codeSpan(c.after, 300)}`,
+    );
+    blocks.push({ type: "section", text: mrkdwn(`*Changed*\n${lines.join("\n")}`) });
+  }
+  const context = [
+    ...(change.transactionID ? [`Convai transaction \`${escapeMrkdwn(change.transactionID)}\``] : []),
+    ...(opts.sandbox ? [sandboxNote] : []),
+  ];
+  if (context.length > 0) blocks.push({ type: "context", elements: context.map((t) => mrkdwn(t)) });
+  return { text, blocks };
+}
+
+export function createNotifier(options: {
+  client: WebClient;
+  channel?: string | undefined;
+  sandbox: boolean;
+  logger: Logger;
+}): Notifier {
+  const log = options.logger.child({ component: "notify" });
+  return async (change): Promise<NotifyResult> => {
+    if (!options.channel) return { posted: "disabled" };
+    const message = notificationMessage(change, { sandbox: options.sandbox });
+    try {
+      await options.client.chat.postMessage({
+        channel: options.channel,
+        text: message.text,
+        blocks: message.blocks,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      return { posted: true };
+    } catch (error) {
+      const code = slackErrorCode(error);
+      log.error(
+        { channel: options.channel, error: code, action: change.action, group: change.group },
+        "Could not post the change notification; invite the bot to CONVAI_NOTIFY_CHANNEL or fix its ID.",
+      );
+      return { posted: false, error: code };
+    }
+  };
+}

@@ -1,0 +1,567 @@
+import {
+  type ConvaiClient,
+  type ConvaiFailure,
+  type ConvaiModel,
+  type ConvaiResult,
+  DEFAULT_BASE_URL,
+  type RegisterInput,
+  type UpdatableField,
+  type UpdateInput,
+} from "../convai/types.js";
+import type { Logger } from "../logger.js";
+import type { FieldId } from "../slack/ids.js";
+
+/** What the endpoint test reports (src/probe/probe.ts keeps the same shape). */
+export interface ProbeStep {
+  method: "GET" | "POST";
+  url: string;
+  status?: number;
+  latencyMs: number;
+  note?: string;
+}
+export type ProbeResult =
+  | { ok: true; steps: ProbeStep[]; notes: string[] }
+  | { ok: false; field: "base_url" | "api_key" | "model_name"; message: string; steps: ProbeStep[] };
+export type ProbeFn = (input: {
+  baseUrl: string;
+  apiKey: string;
+  modelName: string;
+  allowPrivate: boolean;
+}) => Promise<ProbeResult>;
+
+export type Action = "register" | "update" | "deregister";
+export type FieldErrors = Partial<Record<FieldId, string>>;
+
+export interface Actor {
+  userId: string;
+  teamId?: string | undefined;
+}
+
+/** One field's change as people see it; an api_key is only ever "rotated". */
+export interface FieldChange {
+  field: UpdatableField;
+  before?: string;
+  after: string;
+}
+
+export type ProbeReport = { tested: true; result: ProbeResult } | { tested: false; reason: string };
+
+export type NotifyResult = { posted: true } | { posted: false; error: string } | { posted: "disabled" };
+
+export interface ChangeRecord {
+  action: Action;
+  actor: Actor;
+  group: string;
+  /** The model as Convai holds it after the change (before it, for a deregister). */
+  model?: ConvaiModel;
+  changes: FieldChange[];
+  transactionID?: string;
+}
+
+export type Notifier = (change: ChangeRecord) => Promise<NotifyResult>;
+
+export type ChangeOutcome =
+  | {
+      ok: true;
+      action: Action;
+      group: string;
+      /** What Convai holds now, re-read after the change; absent when the re-read failed. */
+      model?: ConvaiModel;
+      changes: FieldChange[];
+      /** Requested fields that Convai does not show as changed. */
+      notTaken: string[];
+      transactionID?: string;
+      probe: ProbeReport;
+      /** Set when Convai's answer was lost but the re-read shows the change took effect. */
+      recovered?: string;
+      /** Set when the re-read after the change failed. */
+      rereadError?: string;
+      notify: NotifyResult;
+    }
+  | { ok: false; reason: "fields"; errors: FieldErrors; probe?: ProbeReport }
+  | { ok: false; reason: "failed"; message: string; transactionID?: string; kind?: ConvaiFailure["kind"] }
+  | { ok: false; reason: "unknown"; message: string; transactionID?: string };
+
+export type LookupOutcome =
+  | { ok: true; model: ConvaiModel }
+  | { ok: false; reason: "not_found"; message: string }
+  | { ok: false; reason: "failed"; message: string; transactionID?: string };
+
+export interface UpdateRequest {
+  model_name?: string;
+  display_name?: string;
+  base_url?: string;
+  api_key?: string;
+  is_uncensored?: boolean;
+}
+
+export interface LlmService {
+  list(): Promise<ConvaiResult<ConvaiModel[]>>;
+  get(group: string): Promise<LookupOutcome>;
+  register(actor: Actor, input: RegisterInput, opts: { verify: boolean }): Promise<ChangeOutcome>;
+  update(
+    actor: Actor,
+    group: string,
+    request: UpdateRequest,
+    opts: { verify: boolean },
+  ): Promise<ChangeOutcome>;
+  deregister(actor: Actor, group: string): Promise<ChangeOutcome>;
+}
+
+export interface LlmServiceOptions {
+  convai: ConvaiClient;
+  probe: ProbeFn;
+  notify: Notifier;
+  allowPrivateUrls: boolean;
+  logger: Logger;
+}
+
+/** Plain-words description of a Convai failure, with what to do next. */
+export function describeFailure(f: ConvaiFailure): string {
+  const tx = f.transactionID ? ` (Convai transaction ${f.transactionID})` : "";
+  switch (f.kind) {
+    case "unauthorized":
+      return `Convai refused the bot's API key: ${f.message}${tx}. An admin needs to check CONVAI_API_KEY.`;
+    case "rate_limited":
+      return `Convai is rate limiting the bot${f.retryAfterMs ? `; it asked to wait ${Math.ceil(f.retryAfterMs / 1000)} s` : ""}. Try again in a minute${tx}.`;
+    case "timeout":
+      return `${f.message} Try again in a minute${tx}.`;
+    case "network":
+      return `${f.message} Try again in a minute; if it persists an admin should check CONVAI_API_URL${tx}.`;
+    case "server":
+      return `Convai had an internal error: ${f.message}${tx}. Try again later; quote the transaction ID to Convai support if it persists.`;
+    case "malformed":
+      return `${f.message}${tx} Try again later.`;
+    case "not_found":
+      return `Convai says: ${f.message}${tx}.`;
+    case "conflict":
+    case "invalid":
+      return `Convai refused the request: ${f.message}${tx}.`;
+  }
+}
+
+const str = (v: unknown): string | undefined =>
+  v === undefined || v === null ? undefined : typeof v === "boolean" ? (v ? "yes" : "no") : String(v);
+
+export function createLlmService(options: LlmServiceOptions): LlmService {
+  const { convai, probe, notify, logger } = options;
+  const log = logger.child({ component: "service" });
+
+  function audit(
+    action: Action,
+    actor: Actor,
+    group: string,
+    fields: readonly string[],
+    outcome: string,
+    started: number,
+    transactionID?: string,
+  ) {
+    log.info(
+      {
+        event: "audit",
+        action,
+        actor: actor.userId,
+        team: actor.teamId,
+        group,
+        fields,
+        outcome,
+        transactionID,
+        durationMs: Date.now() - started,
+      },
+      `Custom LLM ${action} ${outcome}.`,
+    );
+  }
+
+  async function get(group: string): Promise<LookupOutcome> {
+    const res = await convai.list();
+    if (!res.ok)
+      return { ok: false, reason: "failed", message: describeFailure(res), ...tx(res.transactionID) };
+    const model = res.data.find((m) => m.model_group_name === group);
+    if (!model) {
+      return {
+        ok: false,
+        reason: "not_found",
+        message: `No custom LLM named ${group} is registered. Use list to see the registered models.`,
+      };
+    }
+    return { ok: true, model };
+  }
+
+  async function reread(
+    group: string,
+  ): Promise<{ ok: true; model?: ConvaiModel } | { ok: false; message: string }> {
+    const res = await convai.list();
+    if (!res.ok) return { ok: false, message: describeFailure(res) };
+    return { ok: true, model: res.data.find((m) => m.model_group_name === group) };
+  }
+
+  async function runProbe(
+    verify: boolean,
+    input: { baseUrl: string; apiKey?: string; modelName: string },
+  ): Promise<ProbeReport> {
+    if (!verify)
+      return {
+        tested: false,
+        reason: "Endpoint test skipped: “Test the endpoint before saving” was unchecked.",
+      };
+    if (!input.apiKey) {
+      return {
+        tested: false,
+        reason:
+          "Endpoint not tested: the current key cannot be read back from Convai. Enter the key to test it.",
+      };
+    }
+    const result = await probe({
+      baseUrl: input.baseUrl,
+      apiKey: input.apiKey,
+      modelName: input.modelName,
+      allowPrivate: options.allowPrivateUrls,
+    });
+    return { tested: true, result };
+  }
+
+  function conflictErrors(f: ConvaiFailure): FieldErrors {
+    return f.field === "display_name"
+      ? {
+          display_name: `Another model already uses this display name (Convai: ${f.message}). Choose another.`,
+        }
+      : {
+          model_group_name: `A model with this group name already exists (Convai: ${f.message}). Choose another.`,
+        };
+  }
+
+  /** After an ambiguous failure, tell the truth from a fresh list instead of guessing. */
+  async function settle(
+    action: Action,
+    group: string,
+    failure: ConvaiFailure,
+    applied: (model: ConvaiModel | undefined) => boolean | undefined,
+  ): Promise<{ applied: true; model?: ConvaiModel } | { applied: false; outcome: ChangeOutcome }> {
+    const again = await reread(group);
+    const cause =
+      failure.kind === "timeout" ? "Convai did not answer in time" : "the connection to Convai broke";
+    if (!again.ok) {
+      return {
+        applied: false,
+        outcome: {
+          ok: false,
+          reason: "unknown",
+          message: `${cause}, and the bot could not re-read the list to check whether the ${action} took effect (${again.message}). Run list before trying again.`,
+          ...tx(failure.transactionID),
+        },
+      };
+    }
+    const verdict = applied(again.model);
+    if (verdict === true) return { applied: true, ...(again.model ? { model: again.model } : {}) };
+    if (verdict === undefined) {
+      return {
+        applied: false,
+        outcome: {
+          ok: false,
+          reason: "unknown",
+          message: `${cause}; the list cannot show whether the key was replaced. Submitting the same key again is safe.`,
+          ...tx(failure.transactionID),
+        },
+      };
+    }
+    return {
+      applied: false,
+      outcome: {
+        ok: false,
+        reason: "failed",
+        kind: failure.kind,
+        message: `${cause}, and the list shows nothing changed: it is safe to try again.`,
+        ...tx(failure.transactionID),
+      },
+    };
+  }
+
+  async function finish(
+    action: Action,
+    actor: Actor,
+    group: string,
+    started: number,
+    data: {
+      model?: ConvaiModel;
+      before?: ConvaiModel;
+      changes: FieldChange[];
+      notTaken: string[];
+      transactionID?: string;
+      probe: ProbeReport;
+      recovered?: string;
+      rereadError?: string;
+    },
+  ): Promise<ChangeOutcome> {
+    audit(
+      action,
+      actor,
+      group,
+      data.changes.map((c) => c.field),
+      "succeeded",
+      started,
+      data.transactionID,
+    );
+    const record: ChangeRecord = {
+      action,
+      actor,
+      group,
+      changes: data.changes,
+      ...(data.model ? { model: data.model } : data.before ? { model: data.before } : {}),
+      ...tx(data.transactionID),
+    };
+    const notified = await notify(record);
+    return {
+      ok: true,
+      action,
+      group,
+      changes: data.changes,
+      notTaken: data.notTaken,
+      probe: data.probe,
+      notify: notified,
+      ...(data.model ? { model: data.model } : {}),
+      ...tx(data.transactionID),
+      ...(data.recovered ? { recovered: data.recovered } : {}),
+      ...(data.rereadError ? { rereadError: data.rereadError } : {}),
+    };
+  }
+
+  return {
+    list: () => convai.list(),
+    get,
+
+    async register(actor, input, opts) {
+      const started = Date.now();
+      const group = input.model_group_name;
+      const fields = Object.keys(input).filter((k) => k !== "model_group_name");
+      const probeReport = await runProbe(opts.verify, {
+        baseUrl: input.base_url ?? DEFAULT_BASE_URL,
+        apiKey: input.api_key,
+        modelName: input.model_name,
+      });
+      if (probeReport.tested && !probeReport.result.ok) {
+        audit("register", actor, group, fields, "refused by the endpoint test", started);
+        return {
+          ok: false,
+          reason: "fields",
+          errors: { [probeReport.result.field]: probeReport.result.message },
+          probe: probeReport,
+        };
+      }
+      const res = await convai.register(input);
+      let recovered: string | undefined;
+      let model: ConvaiModel | undefined;
+      let rereadError: string | undefined;
+      if (!res.ok) {
+        if (res.ambiguous) {
+          const settled = await settle(
+            "register",
+            group,
+            res,
+            (m) => m !== undefined && m.model_name === input.model_name,
+          );
+          if (!settled.applied) {
+            audit("register", actor, group, fields, `failed: ${res.kind}`, started, res.transactionID);
+            return settled.outcome;
+          }
+          recovered = "Convai's answer was lost, but the list shows the model registered.";
+          model = settled.model;
+        } else {
+          audit("register", actor, group, fields, `failed: ${res.kind}`, started, res.transactionID);
+          if (res.kind === "conflict")
+            return { ok: false, reason: "fields", errors: conflictErrors(res), probe: probeReport };
+          return {
+            ok: false,
+            reason: "failed",
+            kind: res.kind,
+            message: describeFailure(res),
+            ...tx(res.transactionID),
+          };
+        }
+      } else {
+        const again = await reread(group);
+        if (again.ok) model = again.model;
+        else rereadError = again.message;
+      }
+      const changes: FieldChange[] = [
+        { field: "model_name", after: input.model_name },
+        ...(input.display_name !== undefined
+          ? [{ field: "display_name" as const, after: input.display_name }]
+          : []),
+        { field: "base_url", after: input.base_url ?? model?.base_url ?? DEFAULT_BASE_URL },
+        { field: "is_uncensored", after: str(input.is_uncensored) ?? "no" },
+        { field: "api_key", after: "set" },
+      ];
+      const notTaken = model ? compare(model, input) : [];
+      return finish("register", actor, group, started, {
+        changes,
+        notTaken,
+        probe: probeReport,
+        ...(model ? { model } : {}),
+        ...(res.ok && res.transactionID ? { transactionID: res.transactionID } : {}),
+        ...(recovered ? { recovered } : {}),
+        ...(rereadError ? { rereadError } : {}),
+      });
+    },
+
+    async update(actor, group, request, opts) {
+      const started = Date.now();
+      const current = await get(group);
+      if (!current.ok) {
+        audit("update", actor, group, Object.keys(request), `failed: ${current.reason}`, started);
+        return { ok: false, reason: "failed", message: current.message };
+      }
+      const before = current.model;
+      // Send only what differs from what Convai holds; a key is always sent when given.
+      const input: UpdateInput = { model_group_name: group };
+      const changes: FieldChange[] = [];
+      for (const field of ["model_name", "display_name", "base_url", "is_uncensored"] as const) {
+        const wanted = request[field];
+        if (wanted === undefined) continue;
+        const had = before[field];
+        if (had !== undefined && had === wanted) continue;
+        if (field === "is_uncensored") input.is_uncensored = wanted === true;
+        else if (typeof wanted === "string") input[field] = wanted;
+        const beforeText = str(had);
+        changes.push({
+          field,
+          after: str(wanted) ?? "",
+          ...(beforeText !== undefined ? { before: beforeText } : {}),
+        });
+      }
+      if (request.api_key) {
+        input.api_key = request.api_key;
+        changes.push({ field: "api_key", after: "rotated" });
+      }
+      if (changes.length === 0) {
+        audit("update", actor, group, [], "refused: nothing to change", started);
+        return {
+          ok: false,
+          reason: "failed",
+          message: "Nothing to update: every field matches what Convai holds and no new key was entered.",
+        };
+      }
+      const probeReport = await runProbe(opts.verify, {
+        baseUrl: input.base_url ?? before.base_url ?? DEFAULT_BASE_URL,
+        ...(input.api_key ? { apiKey: input.api_key } : {}),
+        modelName: input.model_name ?? before.model_name,
+      });
+      const fieldNames = changes.map((c) => c.field);
+      if (probeReport.tested && !probeReport.result.ok) {
+        audit("update", actor, group, fieldNames, "refused by the endpoint test", started);
+        return {
+          ok: false,
+          reason: "fields",
+          errors: { [probeReport.result.field]: probeReport.result.message },
+          probe: probeReport,
+        };
+      }
+      const res = await convai.update(input);
+      let model: ConvaiModel | undefined;
+      let recovered: string | undefined;
+      let rereadError: string | undefined;
+      const nonKey = changes.filter((c) => c.field !== "api_key");
+      if (!res.ok) {
+        if (res.ambiguous) {
+          const settled = await settle("update", group, res, (m) => {
+            if (!m) return false;
+            if (nonKey.length === 0) return undefined;
+            return compare(m, input).length === 0;
+          });
+          if (!settled.applied) {
+            audit("update", actor, group, fieldNames, `failed: ${res.kind}`, started, res.transactionID);
+            return settled.outcome;
+          }
+          recovered = "Convai's answer was lost, but the list shows the update took effect.";
+          model = settled.model;
+        } else {
+          audit("update", actor, group, fieldNames, `failed: ${res.kind}`, started, res.transactionID);
+          if (res.kind === "conflict")
+            return { ok: false, reason: "fields", errors: conflictErrors(res), probe: probeReport };
+          return {
+            ok: false,
+            reason: "failed",
+            kind: res.kind,
+            message: describeFailure(res),
+            ...tx(res.transactionID),
+          };
+        }
+      } else {
+        const again = await reread(group);
+        if (again.ok) model = again.model;
+        else rereadError = again.message;
+      }
+      const notTaken = model ? compare(model, input) : [];
+      return finish("update", actor, group, started, {
+        before,
+        changes,
+        notTaken,
+        probe: probeReport,
+        ...(model ? { model } : {}),
+        ...(res.ok && res.transactionID ? { transactionID: res.transactionID } : {}),
+        ...(recovered ? { recovered } : {}),
+        ...(rereadError ? { rereadError } : {}),
+      });
+    },
+
+    async deregister(actor, group) {
+      const started = Date.now();
+      const current = await get(group);
+      if (!current.ok) {
+        audit("deregister", actor, group, [], `failed: ${current.reason}`, started);
+        return { ok: false, reason: "failed", message: current.message };
+      }
+      const res = await convai.deregister(group);
+      let recovered: string | undefined;
+      if (!res.ok) {
+        if (res.ambiguous) {
+          const settled = await settle("deregister", group, res, (m) => m === undefined);
+          if (!settled.applied) {
+            audit("deregister", actor, group, [], `failed: ${res.kind}`, started, res.transactionID);
+            return settled.outcome;
+          }
+          recovered = "Convai's answer was lost, but the list shows the model deregistered.";
+        } else {
+          audit("deregister", actor, group, [], `failed: ${res.kind}`, started, res.transactionID);
+          return {
+            ok: false,
+            reason: "failed",
+            kind: res.kind,
+            message: describeFailure(res),
+            ...tx(res.transactionID),
+          };
+        }
+      }
+      const again = recovered ? undefined : await reread(group);
+      const notTaken = again?.ok && again.model ? ["model_group_name"] : [];
+      return finish("deregister", actor, group, started, {
+        before: current.model,
+        changes: [],
+        notTaken,
+        probe: { tested: false, reason: "No endpoint test for a deregister." },
+        ...(res.ok && res.transactionID ? { transactionID: res.transactionID } : {}),
+        ...(recovered ? { recovered } : {}),
+        ...(again && !again.ok ? { rereadError: again.message } : {}),
+      });
+    },
+  };
+}
+
+/** Requested fields that the re-read model does not show; fields the list omits are not judged. */
+function compare(model: ConvaiModel, input: Partial<RegisterInput> | UpdateInput): string[] {
+  const out: string[] = [];
+  for (const field of ["model_name", "display_name", "base_url", "is_uncensored"] as const) {
+    const wanted = input[field];
+    const now = model[field];
+    if (wanted === undefined || now === undefined) continue;
+    const same =
+      field === "base_url" && typeof wanted === "string" && typeof now === "string"
+        ? wanted.replace(/\/+$/, "") === now.replace(/\/+$/, "")
+        : wanted === now;
+    if (!same) out.push(field);
+  }
+  return out;
+}
+
+function tx(transactionID: string | undefined): { transactionID?: string } {
+  return transactionID ? { transactionID } : {};
+}

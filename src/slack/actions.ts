@@ -1,0 +1,77 @@
+import type { App, BlockAction, BlockElementAction } from "@slack/bolt";
+import type { WebClient } from "@slack/web-api";
+import { slackErrorCode } from "../authz.js";
+import { MODEL_BLOCK_PREFIX } from "../commands/messages.js";
+import type { Deps } from "../deps.js";
+import { type OpenRequest, openChangeModal } from "../modals/open.js";
+import { failureBlocks } from "../modals/outcome.js";
+import { messageModal } from "../modals/views.js";
+import { ACTION, CALLBACK } from "./ids.js";
+
+/** Which modal a button or overflow choice asks for; undefined for anything forged or unknown. */
+export function requestFromAction(action: BlockElementAction): OpenRequest | undefined {
+  if (action.action_id === ACTION.openRegister) return { kind: "register" };
+  if (action.action_id !== ACTION.modelOverflow || action.type !== "overflow") return undefined;
+  if (!action.block_id.startsWith(MODEL_BLOCK_PREFIX)) return undefined;
+  const group = action.block_id.slice(MODEL_BLOCK_PREFIX.length);
+  const choice = action.selected_option.value;
+  if (choice === "update" || choice === "deregister") return { kind: choice, group };
+  return undefined;
+}
+
+/** Buttons and menus that open the change modals, from list rows and the App Home. */
+export function registerActions(app: App, deps: Deps): void {
+  const handler = async ({
+    ack,
+    body,
+    action,
+    client,
+    respond,
+  }: {
+    ack: () => Promise<void>;
+    body: BlockAction;
+    action: BlockElementAction;
+    client: WebClient;
+    respond: (m: { response_type: "ephemeral"; text: string; replace_original: false }) => Promise<unknown>;
+  }) => {
+    await ack();
+    const log = deps.logger.child({ userId: body.user.id, action: action.action_id });
+    const request = requestFromAction(action);
+    if (!request) {
+      log.warn("Ignored a button action with an unknown or malformed value.");
+      return;
+    }
+    const fromHome = body.container.type === "view";
+    const tell = async (text: string, title: string) => {
+      try {
+        if (fromHome) {
+          await client.views.open({
+            trigger_id: body.trigger_id,
+            view: messageModal(deps.view, CALLBACK[request.kind], title, failureBlocks(text)),
+          });
+        } else {
+          await respond({ response_type: "ephemeral", text, replace_original: false });
+        }
+      } catch (error) {
+        log.error({ error: slackErrorCode(error) }, "Could not tell the user why the action failed.");
+      }
+    };
+    // Buttons are checked exactly like commands: a forged action from a member changes nothing.
+    const permission = await deps.authz.canManage(body.user.id);
+    if (!permission.ok) {
+      log.warn({ event: "refused" }, "Refused a button action from a user who may not change models.");
+      return tell(permission.message, "Not allowed");
+    }
+    const opened = await openChangeModal(
+      deps,
+      client,
+      body.trigger_id,
+      request,
+      fromHome ? "home" : "list",
+      body.channel?.id,
+    );
+    if (!opened.ok) return tell(opened.message, "Could not open");
+  };
+  app.action<BlockAction>({ action_id: ACTION.modelOverflow }, (args) => handler(args));
+  app.action<BlockAction>({ action_id: ACTION.openRegister }, (args) => handler(args));
+}

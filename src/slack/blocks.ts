@@ -1,0 +1,45 @@
+import type { ContextBlock, KnownBlock, SectionBlock } from "@slack/types";
+import type { ConvaiModel } from "../convai/types.js";
+import { codeSpan, escapeMrkdwn, formatDate, hostOf, mrkdwn, truncate } from "../text.js";
+
+/** The context line every sandbox-mode message and view carries (SPEC §7). */
+export const sandboxNote =
+  ":test_tube: Sandbox mode: changes go to the bot's embedded Convai emulator, not to Convai.";
+
+export function sandboxContextBlock(): ContextBlock {
+  return { type: "context", elements: [mrkdwn(sandboxNote)] };
+}
+
+const yesNo = (v: boolean | undefined) => (v === undefined ? "_(not reported)_" : v ? "yes" : "no");
+
+/** A model's fields as a section with two-column fields; every Convai-supplied string escaped. */
+export function modelFacts(model: ConvaiModel, opts: { omitGroup?: boolean } = {}): SectionBlock[] {
+  const fields = [
+    ...(opts.omitGroup ? [] : [`*Group*\n${codeSpan(model.model_group_name, 200)}`]),
+    `*Model*\n${codeSpan(model.model_name, 300)}`,
+    `*Display name*\n${model.display_name !== undefined ? escapeMrkdwn(truncate(model.display_name, 300)) : "_(not reported)_"}`,
+    `*Base URL*\n${model.base_url !== undefined ? codeSpan(model.base_url, 500) : "_(not reported)_"}`,
+    `*Uncensored*\n${yesNo(model.is_uncensored)}`,
+    ...(model.created_at ? [`*Created*\n${escapeMrkdwn(formatDate(model.created_at))}`] : []),
+  ];
+  return [{ type: "section", fields: fields.map((f) => mrkdwn(f, 2000)) }];
+}
+
+/** One line per model for lists: group, display name, model, host, uncensored, created. */
+export function modelRow(model: ConvaiModel): string {
+  const display =
+    model.display_name !== undefined && model.display_name !== model.model_group_name
+      ? ` · ${escapeMrkdwn(truncate(model.display_name, 128))}`
+      : "";
+  const facts = [
+    codeSpan(model.model_name, 200),
+    model.base_url !== undefined ? escapeMrkdwn(truncate(hostOf(model.base_url), 200)) : undefined,
+    model.is_uncensored ? ":warning: uncensored" : model.is_uncensored === false ? "censored" : undefined,
+    model.created_at ? `created ${escapeMrkdwn(formatDate(model.created_at))}` : undefined,
+  ].filter((x) => x !== undefined);
+  return `*${escapeMrkdwn(truncate(model.model_group_name, 128))}*${display}\n${facts.join(" · ")}`;
+}
+
+export function withSandbox(blocks: KnownBlock[], sandbox: boolean): KnownBlock[] {
+  return sandbox ? [...blocks, sandboxContextBlock()] : blocks;
+}
