@@ -18,6 +18,7 @@ import { probeEndpoint } from "./probe/probe.js";
 import { type Actor, createLlmService, type ProbeFn } from "./service/llm-service.js";
 import { registerActions } from "./slack/actions.js";
 import { CALLBACK } from "./slack/ids.js";
+import { createSocketConnection, type SocketConnection } from "./socket-mode.js";
 
 export const COMMAND = "/convai-llm";
 
@@ -71,25 +72,11 @@ export function createApp(options: CreateAppOptions): BotApp {
   };
   const boltLogger = toSlackLogger(logger.child({ component: "bolt" }));
 
-  let socketConnected = false;
+  let socket: SocketConnection | undefined;
   let receiver: HTTPReceiver | SocketModeReceiver;
   if (config.mode === "socket" && config.slack.appToken) {
-    const socket = new SocketModeReceiver({
-      appToken: config.slack.appToken,
-      logger: boltLogger,
-      // Without this, apps.connections.open ignores SLACK_API_URL.
-      installerOptions: { clientOptions },
-    });
-    socket.client.on("connected", () => {
-      socketConnected = true;
-    });
-    socket.client.on("disconnected", () => {
-      socketConnected = false;
-    });
-    socket.client.on("reconnecting", () => {
-      socketConnected = false;
-    });
-    receiver = socket;
+    socket = createSocketConnection({ appToken: config.slack.appToken, clientOptions, logger: boltLogger });
+    receiver = socket.receiver;
   } else {
     if (!config.slack.signingSecret)
       throw new Error("HTTP mode needs SLACK_SIGNING_SECRET; loadConfig checks this.");
@@ -178,7 +165,7 @@ export function createApp(options: CreateAppOptions): BotApp {
   const sockets = new Set<import("node:net").Socket>();
 
   function health(_req: IncomingMessage, res: ServerResponse) {
-    const ok = !stopping && (config.mode === "http" || socketConnected);
+    const ok = !stopping && (config.mode === "http" || (socket?.connected ?? false));
     res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
     res.end(
       JSON.stringify(
@@ -205,7 +192,7 @@ export function createApp(options: CreateAppOptions): BotApp {
     app,
     deps,
     get healthy() {
-      return !stopping && (config.mode === "http" || socketConnected);
+      return !stopping && (config.mode === "http" || (socket?.connected ?? false));
     },
     get inFlight() {
       return inFlight;

@@ -27,6 +27,9 @@ for (const [net, prefix] of [
   ["::", 128], // unspecified
   ["::1", 128], // loopback
   ["64:ff9b::", 96], // NAT64 (embeds an IPv4 address)
+  ["64:ff9b:1::", 48], // local-use NAT64
+  ["2001::", 32], // Teredo (embeds an IPv4 address)
+  ["2002::", 16], // 6to4 (embeds an IPv4 address)
   ["100::", 64], // discard
   ["2001:db8::", 32], // documentation
   ["fc00::", 7], // unique local (ULA)
@@ -46,7 +49,10 @@ export function bareAddress(host: string): string {
 
 /** The IPv4 address embedded in an IPv4-mapped or IPv4-compatible IPv6 address, if any. */
 function embeddedIPv4(ip: string): string | undefined {
-  const lower = ip.toLowerCase();
+  // The URL parser compresses `0:0:0:0:0:ffff:7f00:1` to `::ffff:7f00:1`, so one pattern fits every spelling.
+  const lower = URL.canParse(`http://[${ip}]`)
+    ? new URL(`http://[${ip}]`).hostname.slice(1, -1)
+    : ip.toLowerCase();
   const dotted = /^(?:::ffff:(?:0:)?|::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
   if (dotted?.[1]) return dotted[1];
   const hex = /^(?:::ffff:(?:0:)?|::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
