@@ -25,11 +25,20 @@ const ALIASES: Record<string, Subcommand> = {
   unregister: "deregister",
 };
 
+function isSubcommand(word: string): word is Subcommand {
+  return (SUBCOMMANDS as readonly string[]).includes(word);
+}
+
+/** Slack sends `&`, `<` and `>` in command text as entities; the parser works on what the user typed. */
+function unescapeSlack(text: string): string {
+  return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}
+
 export function parseCommand(text: string | undefined): ParsedCommand {
-  const trimmed = (text ?? "").trim();
+  const trimmed = unescapeSlack(text ?? "").trim();
   const [first = "", ...rest] = trimmed.split(/\s+/);
   const word = first.toLowerCase();
-  const sub = (SUBCOMMANDS as readonly string[]).includes(word) ? (word as Subcommand) : ALIASES[word];
+  const sub = isSubcommand(word) ? word : ALIASES[word];
   const arg = rest.join(" ").trim();
   switch (sub) {
     case "help":
