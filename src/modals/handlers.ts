@@ -37,6 +37,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
   app.view<ViewSubmitAction>(
     { callback_id: CALLBACK.register, type: "view_submission" },
     async ({ ack, body, view, client }) => {
+      const arrived = Date.now();
       const ctx = await prologue(deps, "register", body, view);
       if (!ctx.ok) return ack(ctx.ack);
       const form = readRegisterForm(view.state.values, deps.validation);
@@ -51,6 +52,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
         verify: form.verify,
       };
       await settle(
+        arrived,
         deps,
         client,
         "register",
@@ -69,6 +71,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
   app.view<ViewSubmitAction>(
     { callback_id: CALLBACK.update, type: "view_submission" },
     async ({ ack, body, view, client }) => {
+      const arrived = Date.now();
       const ctx = await prologue(deps, "update", body, view);
       if (!ctx.ok) return ack(ctx.ack);
       const group = ctx.meta.group;
@@ -86,6 +89,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
         verify: form.verify,
       };
       await settle(
+        arrived,
         deps,
         client,
         "update",
@@ -111,6 +115,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
   app.view<ViewSubmitAction>(
     { callback_id: CALLBACK.deregister, type: "view_submission" },
     async ({ ack, body, view, client }) => {
+      const arrived = Date.now();
       const ctx = await prologue(deps, "deregister", body, view);
       if (!ctx.ok) return ack(ctx.ack);
       const group = ctx.meta.group;
@@ -118,6 +123,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
       const form = readDeregisterForm(view.state.values, group);
       if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
       await settle(
+        arrived,
         deps,
         client,
         "deregister",
@@ -191,6 +197,7 @@ type Ack = (response?: ViewResponseAction) => Promise<void>;
  * switches to a "working" view and the outcome arrives with views.update.
  */
 async function settle(
+  arrived: number,
   deps: Deps,
   client: WebClient,
   kind: Kind,
@@ -204,7 +211,9 @@ async function settle(
   const timer = new AbortController();
   const quick = await Promise.race([
     work,
-    sleep(deps.submitBudgetMs, undefined, { signal: timer.signal }).then(
+    sleep(Math.max(0, deps.submitBudgetMs - (Date.now() - arrived)), undefined, {
+      signal: timer.signal,
+    }).then(
       () => undefined,
       () => undefined,
     ),
@@ -220,7 +229,7 @@ async function settle(
         view: messageModal(
           deps.view,
           CALLBACK[kind],
-          "Nothing changed",
+          failureTitle(quick),
           failureBlocks(quick.message, quick.transactionID),
         ),
       });
@@ -251,7 +260,7 @@ async function settle(
   } else {
     const banner = failureBlocks(outcome.message, outcome.transactionID);
     next = await render.restore({}, banner);
-    next ??= messageModal(deps.view, CALLBACK[kind], "Nothing changed", banner);
+    next ??= messageModal(deps.view, CALLBACK[kind], failureTitle(outcome), banner);
   }
   next ??= messageModal(
     deps.view,
@@ -271,6 +280,10 @@ async function settle(
     );
   }
   if (outcome.ok) await deps.onChange(actor);
+}
+
+function failureTitle(outcome: Extract<ChangeOutcome, { ok: false }>): string {
+  return outcome.reason === "unknown" ? "Not confirmed" : "Nothing changed";
 }
 
 function outcomeView(deps: Deps, kind: Kind, outcome: Extract<ChangeOutcome, { ok: true }>): ModalView {
