@@ -1,0 +1,250 @@
+/**
+ * The real entry point (src/app.ts) as a child process: configuration errors, start-up against the fake
+ * Slack, sandbox mode, /healthz, and SIGTERM with a submission in flight.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { request } from "undici";
+import { afterEach, describe, expect, it } from "vitest";
+import { createSandbox, type Sandbox } from "../src/convai/sandbox.js";
+import { type FakeSlack, startFakeSlack } from "./helpers/fake-slack.js";
+import {
+  input,
+  SIGNING_SECRET,
+  sendCommand,
+  sendInteraction,
+  stateValues,
+  viewSubmission,
+} from "./helpers/slack-requests.js";
+
+const ROOT = join(import.meta.dirname, "..");
+// An absolute loader URL, so the bot can run from any working folder (where its .env is).
+const TSX = pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
+const BOT_TOKEN = "xoxb-process-test-token";
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(env: Record<string, string>, args: string[] = [], cwd = ROOT): Running {
+  const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/app.ts"), ...args], {
+    cwd,
+    // Only what the test gives: nothing from the developer's own environment or .env leaks in.
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitForPort(r: Running, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = /"port":(\d+)/.exec(r.output());
+    if (match?.[1]) return Number(match[1]);
+    if (r.child.exitCode !== null) throw new Error(`bot exited early:\n${r.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`bot did not start:\n${r.output()}`);
+}
+
+let cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+function track(r: Running) {
+  cleanup.push(async () => {
+    if (r.child.exitCode === null) {
+      r.child.kill("SIGKILL");
+      await r.exited;
+    }
+  });
+}
+
+async function fakeSlack(): Promise<FakeSlack> {
+  const fake = await startFakeSlack();
+  cleanup.push(() => fake.close());
+  return fake;
+}
+
+describe("the entry point", () => {
+  it("exits 1 with one line per bad variable and never prints a secret", async () => {
+    const r = run({
+      SLACK_BOT_TOKEN: "not-a-bot-token-SECRETVALUE",
+      PORT: "99999",
+      CONVAI_API_PREFIX: "/nope",
+    });
+    track(r);
+    expect(await r.exited).toBe(1);
+    const out = r.output();
+    expect(out).toContain("SLACK_BOT_TOKEN must be a bot token starting with xoxb-");
+    expect(out).toContain("PORT must be between 0 and 65535");
+    expect(out).toContain("CONVAI_API_PREFIX must be one of /llm-models, /custom-llm");
+    expect(out).not.toContain("SECRETVALUE");
+  });
+
+  it("exits 1 with a clear message when Slack refuses the bot token", async () => {
+    const fake = await fakeSlack();
+    fake.on("auth.test", () => ({ body: { ok: false, error: "invalid_auth" } }));
+    const r = run({
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: fake.apiUrl,
+      PORT: "0",
+    });
+    track(r);
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toContain("Slack refused SLACK_BOT_TOKEN");
+    expect(r.output()).not.toContain(BOT_TOKEN);
+  });
+
+  it("serves the sandbox with only Slack settings, keeps state across a restart, and calls auth.test once", async () => {
+    const fake = await fakeSlack();
+    const dir = await mkdtemp(join(tmpdir(), "convai-proc-"));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    // Configuration from .env in the working folder, as a user would set it up.
+    await writeFile(
+      join(dir, ".env"),
+      [
+        `SLACK_BOT_TOKEN=${BOT_TOKEN}`,
+        `SLACK_SIGNING_SECRET=${SIGNING_SECRET}`,
+        `SLACK_API_URL=${fake.apiUrl}`,
+        "PORT=0",
+        "CONVAI_MANAGERS=U0USER",
+        "CONVAI_ALLOW_PRIVATE_URLS=true",
+      ].join("\n"),
+    );
+    const first = run({}, [], dir);
+    track(first);
+    const port = await waitForPort(first);
+    expect(first.output()).toContain("SANDBOX MODE");
+    const health = await request(`http://127.0.0.1:${port}/healthz`);
+    expect(health.statusCode).toBe(200);
+    expect(await health.body.json()).toEqual({ ok: true });
+
+    const url = `http://127.0.0.1:${port}/slack/events`;
+    const submitted = await sendInteraction(
+      url,
+      viewSubmission({
+        callbackId: "convai_llm_register",
+        privateMetadata: JSON.stringify({ v: 1 }),
+        values: stateValues({
+          model_group_name: input.text("proc-model"),
+          model_name: input.text("gpt-4o-mini"),
+          display_name: input.text("Proc"),
+          api_key: input.text("sk-proc-KEY-4242"),
+          base_url: input.url("https://api.openai.com/v1"),
+          is_uncensored: input.checkbox([]),
+          verify: input.checkbox([]),
+        }),
+      }),
+    );
+    expect(submitted.status).toBe(200);
+    expect(submitted.text).toContain("is registered");
+    expect(submitted.text).toContain("Sandbox mode");
+
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+
+    const second = run({}, [], dir);
+    track(second);
+    const port2 = await waitForPort(second);
+    await sendCommand(`http://127.0.0.1:${port2}/slack/events`, {
+      text: "list",
+      responseUrl: fake.responseUrl("list"),
+    });
+    const listed = await fake.waitForResponse((r) => r.id === "list", 5000);
+    expect(JSON.stringify(listed.body)).toContain("proc-model");
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    // Two processes, one auth.test each: none per request.
+    expect(fake.callsTo("auth.test")).toHaveLength(2);
+    expect(first.output() + second.output()).not.toContain("sk-proc-KEY-4242");
+  });
+
+  it("finishes a submission in flight on SIGTERM, then exits 0", async () => {
+    const fake = await fakeSlack();
+    const sandbox: Sandbox = createSandbox({ apiKey: "convai-proc-key" });
+    const convaiUrl = await sandbox.listen(0, "127.0.0.1");
+    cleanup.push(() => sandbox.close());
+    const r = run({
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: fake.apiUrl,
+      PORT: "0",
+      CONVAI_API_KEY: "convai-proc-key",
+      CONVAI_API_URL: convaiUrl,
+      CONVAI_MANAGERS: "U0USER",
+    });
+    track(r);
+    const port = await waitForPort(r);
+    sandbox.inject({ endpoint: "register", fault: { kind: "delay", ms: 3500 } });
+    const pending = sendInteraction(
+      `http://127.0.0.1:${port}/slack/events`,
+      viewSubmission({
+        callbackId: "convai_llm_register",
+        privateMetadata: JSON.stringify({ v: 1 }),
+        values: stateValues({
+          model_group_name: input.text("inflight"),
+          model_name: input.text("m"),
+          display_name: input.text(null),
+          api_key: input.text("sk-inflight-KEY"),
+          base_url: input.url("https://api.openai.com/v1"),
+          is_uncensored: input.checkbox([]),
+          verify: input.checkbox([]),
+        }),
+      }),
+    );
+    // Wait until the register reached Convai, then ask the process to stop.
+    const deadline = Date.now() + 5000;
+    while (!sandbox.requests.some((q) => q.path.endsWith("/register")) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    r.child.kill("SIGTERM");
+    const ack = await pending;
+    expect(ack.text).toContain("Working");
+    expect(await r.exited).toBe(0);
+    const updated = fake.callsTo("views.update").map((c) => JSON.stringify(c.args.view));
+    expect(updated.some((v) => v.includes("is registered"))).toBe(true);
+    expect(sandbox.models().map((m) => m.model_group_name)).toEqual(["inflight"]);
+  });
+
+  it("npm run sandbox's entry serves the API alone and prints the key", async () => {
+    const r = run(
+      { SANDBOX_PORT: "0", CONVAI_SANDBOX_FILE: join(tmpdir(), `sbx-${process.pid}-${Date.now()}.json`) },
+      ["sandbox"],
+    );
+    track(r);
+    const deadline = Date.now() + 15_000;
+    while (!/http:\/\/127\.0\.0\.1:\d+/.test(r.output()) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const url = /http:\/\/127\.0\.0\.1:\d+/.exec(r.output())?.[0];
+    const key = /sandbox-[0-9a-f]+/.exec(r.output())?.[0];
+    expect(url).toBeDefined();
+    expect(key).toBeDefined();
+    const res = await request(`${url}/llm-models/list`, {
+      method: "POST",
+      headers: { "CONVAI-API-KEY": key ?? "", "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toMatchObject({ status: "success", models: [] });
+    r.child.kill("SIGTERM");
+    expect(await r.exited).toBe(0);
+  });
+});
