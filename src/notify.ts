@@ -27,7 +27,7 @@ export function notificationMessage(
       ),
     },
   ];
-  if (change.model) blocks.push(...modelFacts(change.model, { omitGroup: true }));
+  if (change.model) blocks.push(modelFacts(change.model, { omitGroup: true }));
   const changed = change.changes.filter((c) => change.action === "update" || c.field === "api_key");
   if (change.action === "update" && changed.length > 0) {
     const lines = changed.map((c) =>

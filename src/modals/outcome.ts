@@ -57,7 +57,7 @@ export function successBlocks(
           : `:white_check_mark: ${group} is updated. This is what Convai now holds:`,
       ),
     });
-    if (outcome.model) blocks.push(...modelFacts(outcome.model));
+    if (outcome.model) blocks.push(modelFacts(outcome.model));
     const rotated = outcome.changes.some((c) => c.field === "api_key");
     if (outcome.action === "update") {
       const lines = outcome.changes.map((c) =>

@@ -12,6 +12,7 @@ import type {
 } from "@slack/types";
 import { SECRET_ENV_PREFIX } from "../config.js";
 import { type ApiPrefix, type ConvaiModel, DEFAULT_BASE_URL, FORM_FIELDS } from "../convai/types.js";
+import { modelFacts, SANDBOX_NOTICE, sandboxContextBlock, uncensoredLabel } from "../slack/blocks.js";
 import {
   CALLBACK,
   type CallbackId,
@@ -20,16 +21,7 @@ import {
   type FieldId,
   UNCENSORED_CHOICE,
 } from "../slack/ids.js";
-import {
-  charLength,
-  codeSpan,
-  escapeMrkdwn,
-  formatDate,
-  LIMITS,
-  mrkdwn,
-  plainText,
-  truncate,
-} from "../text.js";
+import { charLength, codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../text.js";
 import { FIELD_LIMITS, type FieldErrors } from "./validate.js";
 
 export interface ViewContext {
@@ -57,11 +49,11 @@ export interface UpdatePrefill {
  */
 export type InlineErrors = FieldErrors;
 
-export const SANDBOX_NOTICE = "Sandbox mode: changes go to the bot's embedded Convai emulator, not Convai.";
+export { SANDBOX_NOTICE };
 
 /** The context line every sandbox-mode view carries (SPEC §7). */
 export function sandboxContext(ctx: ViewContext): ContextBlock | undefined {
-  return ctx.sandbox ? { type: "context", elements: [mrkdwn(`:test_tube: ${SANDBOX_NOTICE}`)] } : undefined;
+  return ctx.sandbox ? sandboxContextBlock() : undefined;
 }
 
 // ---- shared pieces ------------------------------------------------------------------------------
@@ -203,28 +195,6 @@ function withErrors(
     if (error) body.push(errorLine(error));
   }
   return { top: top.slice(0, 5), body };
-}
-
-function uncensoredLabel(v: boolean | undefined): string {
-  return v === undefined ? "unknown" : v ? "yes" : "no";
-}
-
-/** The model as Convai holds it, as section fields (each ≤ 2000 characters, at most 10). */
-function modelDetails(model: ConvaiModel): SectionBlock {
-  const rows: string[] = [
-    `*Group*\n${codeSpan(model.model_group_name, 200)}`,
-    `*Model*\n${codeSpan(model.model_name, 300)}`,
-  ];
-  if (model.display_name) rows.push(`*Display name*\n${escapeMrkdwn(truncate(model.display_name, 200))}`);
-  rows.push(`*Base URL*\n${model.base_url ? codeSpan(model.base_url, 300) : "_not reported_"}`);
-  rows.push(`*Uncensored*\n${uncensoredLabel(model.is_uncensored)}`);
-  if (model.category) rows.push(`*Category*\n${escapeMrkdwn(truncate(model.category, 100))}`);
-  if (model.created_at)
-    rows.push(`*Registered*\n${escapeMrkdwn(truncate(formatDate(model.created_at), 40))}`);
-  return {
-    type: "section",
-    fields: rows.slice(0, LIMITS.sectionFields).map((r) => mrkdwn(r, LIMITS.sectionFieldText)),
-  };
 }
 
 const loading = (group: string) =>
@@ -402,7 +372,7 @@ export function updateModal(
     close: "Cancel",
     metadata,
     blocks: [
-      modelDetails(model),
+      modelFacts(model),
       context("The group name can't be changed. Change only what should change; the rest stays as it is."),
       ...top,
       ...body,
@@ -450,7 +420,7 @@ export function deregisterModal(
     metadata,
     blocks: [
       section("This removes the model from Convai:"),
-      modelDetails(model),
+      modelFacts(model),
       section(
         "*⚠️ Characters that use this model will stop answering until they are switched to another model.* " +
           "This can't be undone: registering it again needs the endpoint's API key.",

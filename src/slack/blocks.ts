@@ -1,28 +1,34 @@
 import type { ContextBlock, KnownBlock, SectionBlock } from "@slack/types";
 import type { ConvaiModel } from "../convai/types.js";
-import { codeSpan, escapeMrkdwn, formatDate, hostOf, mrkdwn, truncate } from "../text.js";
+import { codeSpan, escapeMrkdwn, formatDate, hostOf, LIMITS, mrkdwn, truncate } from "../text.js";
 
 /** The context line every sandbox-mode message and view carries (SPEC §7). */
-export const sandboxNote =
-  ":test_tube: Sandbox mode: changes go to the bot's embedded Convai emulator, not to Convai.";
+export const SANDBOX_NOTICE = "Sandbox mode: changes go to the bot's embedded Convai emulator, not Convai.";
+export const sandboxNote = `:test_tube: ${SANDBOX_NOTICE}`;
 
 export function sandboxContextBlock(): ContextBlock {
   return { type: "context", elements: [mrkdwn(sandboxNote)] };
 }
 
-const yesNo = (v: boolean | undefined) => (v === undefined ? "_(not reported)_" : v ? "yes" : "no");
-
 /** A model's fields as a section with two-column fields; every Convai-supplied string escaped. */
-export function modelFacts(model: ConvaiModel, opts: { omitGroup?: boolean } = {}): SectionBlock[] {
+export function modelFacts(model: ConvaiModel, opts: { omitGroup?: boolean } = {}): SectionBlock {
   const fields = [
     ...(opts.omitGroup ? [] : [`*Group*\n${codeSpan(model.model_group_name, 200)}`]),
     `*Model*\n${codeSpan(model.model_name, 300)}`,
     `*Display name*\n${model.display_name !== undefined ? escapeMrkdwn(truncate(model.display_name, 300)) : "_(not reported)_"}`,
     `*Base URL*\n${model.base_url !== undefined ? codeSpan(model.base_url, 500) : "_(not reported)_"}`,
-    `*Uncensored*\n${yesNo(model.is_uncensored)}`,
-    ...(model.created_at ? [`*Created*\n${escapeMrkdwn(formatDate(model.created_at))}`] : []),
+    `*Uncensored*\n${uncensoredLabel(model.is_uncensored)}`,
+    ...(model.category ? [`*Category*\n${escapeMrkdwn(truncate(model.category, 100))}`] : []),
+    ...(model.created_at ? [`*Registered*\n${escapeMrkdwn(formatDate(model.created_at))}`] : []),
   ];
-  return [{ type: "section", fields: fields.map((f) => mrkdwn(f, 2000)) }];
+  return {
+    type: "section",
+    fields: fields.slice(0, LIMITS.sectionFields).map((f) => mrkdwn(f, LIMITS.sectionFieldText)),
+  };
+}
+
+export function uncensoredLabel(v: boolean | undefined): string {
+  return v === undefined ? "not reported" : v ? "yes" : "no";
 }
 
 /** One line per model for lists: group, display name, model, host, uncensored, created. */
