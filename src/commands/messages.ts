@@ -19,14 +19,13 @@ export interface MessageContext {
 export const LIST_PAGE_SIZE = 40;
 
 export function usageLines(command: string): string[] {
-  const c = escapeMrkdwn(command);
   return [
-    `\`${c} list [filter]\`: the registered custom LLMs (filter: part of a group, model or display name)`,
-    `\`${c} register [group]\`: register a model (managers)`,
-    `\`${c} update <group>\`: change a model's fields or rotate its key (managers)`,
-    `\`${c} deregister <group>\`: remove a model (managers)`,
-    `\`${c} help\`: this message`,
-  ];
+    `\`${command} list [filter]\`: the registered custom LLMs (filter: part of a group, model or display name)`,
+    `\`${command} register [group]\`: register a model (managers)`,
+    `\`${command} update <group>\`: change a model's fields or rotate its key (managers)`,
+    `\`${command} deregister <group>\`: remove a model (managers)`,
+    `\`${command} help\`: this message`,
+  ].map(escapeMrkdwn);
 }
 
 export function helpMessage(ctx: MessageContext): Reply {
@@ -75,7 +74,7 @@ export function unknownMessage(ctx: MessageContext, input: string, suggestion?: 
 }
 
 export function missingGroupMessage(ctx: MessageContext, sub: "update" | "deregister"): Reply {
-  const text = `Say which model: \`${escapeMrkdwn(ctx.command)} ${sub} <group>\`. \`${escapeMrkdwn(ctx.command)} list\` shows the groups.`;
+  const text = `Say which model: \`${escapeMrkdwn(`${ctx.command} ${sub} <group>`)}\`. \`${escapeMrkdwn(ctx.command)} list\` shows the groups.`;
   return { text, blocks: withSandbox([{ type: "section", text: mrkdwn(text) }], ctx.sandbox) };
 }
 
@@ -144,7 +143,7 @@ export function listMessage(
       type: "context",
       elements: [
         mrkdwn(
-          `Showing the first ${page.length} of ${shown.length}. Narrow it with \`${escapeMrkdwn(ctx.command)} list <filter>\` (part of a group, model or display name).`,
+          `Showing the first ${page.length} of ${shown.length}. Narrow it with \`${escapeMrkdwn(`${ctx.command} list <filter>`)}\` (part of a group, model or display name).`,
         ),
       ],
     });

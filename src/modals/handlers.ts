@@ -3,9 +3,10 @@ import type { App, ViewOutput, ViewResponseAction, ViewSubmitAction } from "@sla
 import type { KnownBlock, ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import { slackErrorCode } from "../authz.js";
+import { FORM_FIELDS } from "../convai/types.js";
 import type { Deps } from "../deps.js";
 import type { Actor, ChangeOutcome } from "../service/llm-service.js";
-import { CALLBACK, type CallbackId } from "../slack/ids.js";
+import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
 import { decodeMetadata, type ModalMetadata } from "./metadata.js";
 import { failureBlocks, successBlocks } from "./outcome.js";
 import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./validate.js";
@@ -221,7 +222,7 @@ async function settle(
   timer.abort();
   if (quick) {
     if (!quick.ok && quick.reason === "fields")
-      return ack({ response_action: "errors", errors: quick.errors });
+      return ack({ response_action: "errors", errors: fitErrors(deps, kind, quick.errors) });
     if (!quick.ok) {
       // Pushed on top, so closing it returns to the form with everything the user typed.
       return ack({
@@ -248,7 +249,7 @@ async function settle(
   if (outcome.ok) {
     next = outcomeView(deps, kind, outcome);
   } else if (outcome.reason === "fields") {
-    next = await render.restore(outcome.errors, [
+    next = await render.restore(fitErrors(deps, kind, outcome.errors), [
       {
         type: "section",
         text: {
@@ -267,7 +268,11 @@ async function settle(
     CALLBACK[kind],
     "Nothing saved",
     failureBlocks(
-      outcome.ok ? "" : "Nothing was saved, and the form could not be rebuilt. Run the command again.",
+      [
+        "Nothing was saved, and the form could not be rebuilt.",
+        ...(!outcome.ok && outcome.reason === "fields" ? Object.values(outcome.errors) : []),
+        "Run the command again.",
+      ].join(" "),
     ),
   );
   try {
@@ -280,6 +285,40 @@ async function settle(
     );
   }
   if (outcome.ok) await deps.onChange(actor);
+}
+
+/** The input block_ids a submitted view of this kind has (SPEC §3). */
+function formFields(deps: Deps, kind: Kind): ReadonlySet<string> {
+  if (kind === "deregister") return new Set<string>([FIELD.confirm_group_name]);
+  const fields: readonly string[] = FORM_FIELDS[deps.view.prefix][kind];
+  return new Set([...fields, FIELD.verify]);
+}
+
+/**
+ * Slack refuses `errors` that name a block the view lacks (a /custom-llm display-name clash, a model the
+ * endpoint does not serve on an update form without model_name): such messages go to the field the
+ * user can act on instead, named so they still make sense there.
+ */
+export function fitErrors(deps: Deps, kind: Kind, errors: FieldErrors): FieldErrors {
+  const offered = formFields(deps, kind);
+  const fallback: FieldId =
+    kind === "deregister"
+      ? FIELD.confirm_group_name
+      : kind === "register"
+        ? FIELD.model_group_name
+        : FIELD.base_url;
+  const out: FieldErrors = {};
+  for (const field of Object.values(FIELD)) {
+    const message = errors[field];
+    if (!message) continue;
+    if (offered.has(field)) {
+      out[field] = message;
+    } else {
+      const moved = `${field.replace(/_/g, " ")}: ${message}`;
+      out[fallback] = out[fallback] ? `${out[fallback]} ${moved}` : moved;
+    }
+  }
+  return out;
 }
 
 function failureTitle(outcome: Extract<ChangeOutcome, { ok: false }>): string {

@@ -1,7 +1,8 @@
 import type { App, BlockAction, BlockElementAction } from "@slack/bolt";
+import type { KnownBlock } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import { slackErrorCode } from "../authz.js";
-import { MODEL_BLOCK_PREFIX } from "../commands/messages.js";
+import { MODEL_BLOCK_PREFIX, plainMessage } from "../commands/messages.js";
 import type { Deps } from "../deps.js";
 import { type OpenRequest, openChangeModal } from "../modals/open.js";
 import { failureBlocks } from "../modals/outcome.js";
@@ -32,7 +33,12 @@ export function registerActions(app: App, deps: Deps): void {
     body: BlockAction;
     action: BlockElementAction;
     client: WebClient;
-    respond: (m: { response_type: "ephemeral"; text: string; replace_original: false }) => Promise<unknown>;
+    respond: (m: {
+      response_type: "ephemeral";
+      text: string;
+      blocks: KnownBlock[];
+      replace_original: false;
+    }) => Promise<unknown>;
   }) => {
     await ack();
     const log = deps.logger.child({ userId: body.user.id, action: action.action_id });
@@ -50,7 +56,11 @@ export function registerActions(app: App, deps: Deps): void {
             view: messageModal(deps.view, CALLBACK[request.kind], title, failureBlocks(text)),
           });
         } else {
-          await respond({ response_type: "ephemeral", text, replace_original: false });
+          await respond({
+            response_type: "ephemeral",
+            ...plainMessage(deps.view, text),
+            replace_original: false,
+          });
         }
       } catch (error) {
         log.error({ error: slackErrorCode(error) }, "Could not tell the user why the action failed.");

@@ -1,0 +1,157 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { App, BlockAction } from "@slack/bolt";
+import type { WebClient } from "@slack/web-api";
+import { z } from "zod";
+import { slackErrorCode } from "../authz.js";
+import type { Deps } from "../deps.js";
+import { type Actor, describeFailure } from "../service/llm-service.js";
+import { ACTION } from "../slack/ids.js";
+import { hostOf } from "../text.js";
+import { type HomeAccess, type HomeState, homeView, MAX_PAGE, PAGE_ACTION_PATTERN } from "./views.js";
+
+/** When Convai has not answered by then, the Home shows a loading state instead of a blank or stale page. */
+export const LOADING_AFTER_MS = 1000;
+
+/** A page number as a button value or the Home view's private_metadata carries it. */
+const pageSchema = z
+  .string()
+  .trim()
+  .regex(/^[0-9]{1,6}$/)
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(MAX_PAGE));
+
+/** The page a value asks for; anything missing, malformed or out of range means page 1. */
+export function parsePage(value: unknown): { ok: true; page: number } | { ok: false; page: 1 } {
+  const parsed = pageSchema.safeParse(value);
+  return parsed.success ? { ok: true, page: parsed.data } : { ok: false, page: 1 };
+}
+
+export interface HomeController {
+  /** Publishes the user's Home (page 1) after a change made through the bot. Never throws. */
+  republish(actor: Actor): Promise<void>;
+}
+
+/**
+ * The App Home: `app_home_opened` (Home tab) publishes the dashboard; Refresh and the paging buttons
+ * re-publish it. Read-only, so no permission is needed to page; what the user may do decides which
+ * buttons are shown, and every change button is checked again when clicked (src/slack/actions.ts).
+ */
+export function registerHome(app: App, deps: Deps): HomeController {
+  const log = deps.logger.child({ component: "home" });
+  const convaiHost = hostOf(deps.config.convai.apiUrl);
+
+  async function access(userId: string): Promise<HomeAccess> {
+    const permission = await deps.authz.canManage(userId);
+    if (permission.ok) return { canManage: true };
+    // The usual refusal names the policy; anything else is a failed lookup the user should hear about.
+    const problem = permission.message.includes(deps.authz.policy) ? undefined : permission.message;
+    return { canManage: false, policy: deps.authz.policy, problem };
+  }
+
+  async function send(client: WebClient, userId: string, access: HomeAccess, page: number, state: HomeState) {
+    const { view, page: shown } = homeView({
+      sandbox: deps.view.sandbox,
+      convaiHost,
+      prefix: deps.view.prefix,
+      command: deps.command,
+      access,
+      page,
+      state,
+      now: new Date(),
+    });
+    await client.views.publish({ user_id: userId, view });
+    return shown;
+  }
+
+  /** Publishes one user's Home. Failures are logged, never thrown: a Home is never worth a crashed listener. */
+  async function publish(client: WebClient, userId: string, page: number, reason: string): Promise<void> {
+    const started = Date.now();
+    try {
+      const list = deps.service.list();
+      const who = access(userId);
+      const timer = new AbortController();
+      const early = await Promise.race([
+        list,
+        sleep(LOADING_AFTER_MS, undefined, { signal: timer.signal }).then(
+          () => undefined,
+          () => undefined,
+        ),
+      ]);
+      timer.abort();
+      if (early === undefined) {
+        // Convai is slow: show that it is loading rather than nothing (first open) or stale rows.
+        await send(client, userId, await who, page, { kind: "loading" }).catch((error: unknown) => {
+          log.warn({ userId, error: slackErrorCode(error) }, "Could not publish the Home loading state.");
+        });
+      }
+      const [result, userAccess] = await Promise.all([list, who]);
+      const state: HomeState = result.ok
+        ? { kind: "loaded", models: result.data }
+        : { kind: "failed", message: describeFailure(result) };
+      if (!result.ok) {
+        log.warn(
+          { userId, kind: result.kind, transactionID: result.transactionID },
+          "Home shows an error: the model list could not be read from Convai.",
+        );
+      }
+      const shown = await send(client, userId, userAccess, page, state);
+      log.debug(
+        {
+          userId,
+          reason,
+          page: shown.page,
+          pages: shown.pages,
+          canManage: userAccess.canManage,
+          durationMs: Date.now() - started,
+        },
+        "Published the App Home.",
+      );
+    } catch (error) {
+      log.error(
+        { userId, reason, error: slackErrorCode(error) },
+        "Could not publish the App Home; the user sees the previous version.",
+      );
+    }
+  }
+
+  app.event("app_home_opened", async ({ event, client }) => {
+    if (event.tab !== "home") return;
+    // Slack keeps the last published view, page included, in private_metadata: re-opening stays there.
+    const remembered = event.view?.type === "home" ? parsePage(event.view.private_metadata) : undefined;
+    await publish(client, event.user, remembered?.page ?? 1, "opened");
+  });
+
+  const pageListener = async ({
+    ack,
+    body,
+    action,
+    client,
+  }: {
+    ack: () => Promise<void>;
+    body: BlockAction;
+    action: BlockAction["actions"][number];
+    client: WebClient;
+  }) => {
+    await ack();
+    const value = action.type === "button" ? action.value : undefined;
+    const requested = parsePage(value);
+    if (!requested.ok) {
+      log.warn(
+        { userId: body.user.id, action: action.action_id },
+        "A Home button carried a malformed page number; showing page 1.",
+      );
+    }
+    await publish(
+      client,
+      body.user.id,
+      requested.page,
+      action.action_id === ACTION.homeRefresh ? "refresh" : "page",
+    );
+  };
+  app.action<BlockAction>({ action_id: ACTION.homeRefresh }, (args) => pageListener(args));
+  app.action<BlockAction>({ action_id: PAGE_ACTION_PATTERN }, (args) => pageListener(args));
+
+  return {
+    republish: (actor) => publish(app.client, actor.userId, 1, "changed"),
+  };
+}
