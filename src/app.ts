@@ -13,6 +13,7 @@ import { runSandboxServer } from "./convai/sandbox-main.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { type BotIdentity, createApp } from "./create-app.js";
 import { createLogger, type Logger } from "./logger.js";
+import { SocketModeStartError } from "./socket-mode.js";
 
 async function main(): Promise<void> {
   if (existsSync(".env")) process.loadEnvFile(".env");
@@ -37,12 +38,18 @@ async function main(): Promise<void> {
   try {
     await bot.start();
   } catch (error) {
-    logger.fatal(
-      { error: slackErrorCode(error) },
-      config.mode === "socket"
-        ? "Could not connect to Slack with Socket Mode; check SLACK_APP_TOKEN (xapp-…, connections:write) and the network."
-        : `Could not listen on port ${config.port}; set PORT to a free port.`,
-    );
+    const code = slackErrorCode(error);
+    // A SocketModeStartError already names the setting to fix (token refused, WebSocket refused, timeout).
+    const message =
+      error instanceof SocketModeStartError
+        ? error.message
+        : code === "EADDRINUSE" || code === "EACCES"
+          ? `Could not listen on port ${config.port} (${code}); set PORT to a free port.`
+          : config.mode === "socket"
+            ? "Could not connect to Slack with Socket Mode; check SLACK_APP_TOKEN (xapp-…, connections:write) and the network."
+            : `Could not listen on port ${config.port}; set PORT to a free port.`;
+    logger.fatal({ error: code }, message);
+    process.stderr.write(`The bot could not start: ${message}\n`);
     process.exit(1);
   }
   onSignals(async () => {

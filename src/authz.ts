@@ -36,11 +36,10 @@ export function createAuthorizer(options: {
   let groupCache: Cached<Set<string>> | undefined;
 
   const explicit = managers.size > 0 || config.managerGroup !== undefined;
+  const listed = [...managers].map((u) => `<@${u}>`).join(", ");
   const policy = explicit
     ? [
-        managers.size > 0
-          ? `the users listed in CONVAI_MANAGERS (${[...managers].map((u) => `<@${u}>`).join(", ")})`
-          : "",
+        managers.size > 0 ? `the users listed in CONVAI_MANAGERS (${listed})` : "",
         config.managerGroup ? `members of the user group <!subteam^${config.managerGroup}>` : "",
       ]
         .filter(Boolean)
@@ -74,8 +73,13 @@ export function createAuthorizer(options: {
     try {
       const res = await client.users.info({ user: userId });
       const u = res.user;
+      // An admin of another organization (a Slack Connect "stranger", or a member of a team outside
+      // CONVAI_ALLOWED_TEAMS) is not an admin of this workspace.
+      const home = [u?.team_id, u?.enterprise_user?.enterprise_id, ...(u?.enterprise_user?.teams ?? [])];
+      const local =
+        !u?.is_stranger && (allowedTeams.size === 0 || home.some((id) => id && allowedTeams.has(id)));
       const value: Permission =
-        u && !u.deleted && (u.is_admin || u.is_owner || u.is_primary_owner)
+        u && !u.deleted && local && (u.is_admin || u.is_owner || u.is_primary_owner)
           ? { ok: true }
           : { ok: false, message: `Only ${policy} can change custom LLMs. Ask one of them for access.` };
       adminCache.set(userId, { value, expires: now() + TTL_MS });
@@ -106,9 +110,15 @@ export function createAuthorizer(options: {
         const group = await groupMembers(config.managerGroup);
         if (group.ok && group.members.has(userId)) return { ok: true };
         if (!group.ok) {
+          const why =
+            group.error === "plan_upgrade_required"
+              ? "Slack user groups need a paid Slack plan"
+              : `Slack said \`${group.error}\``;
           return {
             ok: false,
-            message: `The bot could not read the manager user group (Slack said \`${group.error}\`). Ask an admin to check the bot's configuration.`,
+            // Not the usual refusal text (src/home tells the two apart by the policy), but it still
+            // says who can grant access.
+            message: `The bot could not check membership of the manager user group <!subteam^${config.managerGroup}> (${why}), so it refused the change. ${listed ? `Ask ${listed} for access, or ask` : "Ask"} the bot's admin to fix CONVAI_MANAGER_GROUP or to list managers in CONVAI_MANAGERS.`,
           };
         }
       }

@@ -55,9 +55,15 @@ const idList = (pattern: RegExp, what: string) =>
       }),
   );
 
+/** Blank means unset; otherwise trimmed and lower-cased, so `TRUE` or `Info ` from a .env file are accepted. */
+const normalised = (v: unknown) => {
+  const blank = blankToUndefined(v);
+  return typeof blank === "string" ? blank.trim().toLowerCase() : blank;
+};
+
 const bool = (fallback: boolean) =>
   z.preprocess(
-    blankToUndefined,
+    normalised,
     z
       .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
       .optional()
@@ -73,7 +79,7 @@ const httpUrl = z
 
 const int = (min: number, max: number, fallback: number) =>
   z.preprocess(
-    blankToUndefined,
+    normalised,
     z
       .string()
       .regex(/^\d+$/, { message: "must be a whole number" })
@@ -118,7 +124,10 @@ const envSchema = z.object({
   CONVAI_ALLOWED_TEAMS: idList(/^[TE][A-Z0-9]{2,}$/, "team or enterprise IDs such as T0123ABCD"),
   CONVAI_ALLOW_PRIVATE_URLS: bool(false),
   CONVAI_SANDBOX_FILE: opt(z.string().trim()),
-  LOG_LEVEL: opt(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` })),
+  LOG_LEVEL: z.preprocess(
+    normalised,
+    z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
+  ),
   LOG_PRETTY: bool(false),
 });
 
@@ -134,20 +143,23 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0] ?? "environment");
-      // zod's own messages can quote the input; for secrets keep only ours, which never do.
+      // Our messages start with "is required" for a missing variable; zod's generic one says less.
       const message =
-        issue.code === "invalid_type" && env[name] === undefined ? "is required" : issue.message;
-      errors.push(`${name} ${SECRET_VARS.has(name) ? scrub(message, env[name]) : message}`);
+        issue.code === "invalid_type" && env[name] === undefined && !issue.message.startsWith("is required")
+          ? "is required"
+          : issue.message;
+      errors.push(`${name} ${SECRET_VARS.has(name) ? withoutSecret(message, env[name]) : message}`);
     }
-    return { ok: false, errors };
   }
-  const e = parsed.data;
-  if (!e.SLACK_APP_TOKEN && !e.SLACK_SIGNING_SECRET) {
+  // Checked even when other variables are bad, so one run reports every problem. A set but invalid
+  // SLACK_APP_TOKEN already has its own line and means Socket Mode was intended.
+  if (isBlank(env.SLACK_APP_TOKEN) && isBlank(env.SLACK_SIGNING_SECRET)) {
     errors.push(
       "SLACK_SIGNING_SECRET is required in HTTP mode: copy it from the app's Basic Information page, or set SLACK_APP_TOKEN for Socket Mode",
     );
   }
-  if (errors.length > 0) return { ok: false, errors };
+  if (!parsed.success || errors.length > 0) return { ok: false, errors };
+  const e = parsed.data;
 
   const secrets = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
@@ -182,6 +194,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   return { ok: true, config };
 }
 
-function scrub(message: string, value: string | undefined): string {
-  return value && value.length > 0 ? message.split(value).join("[redacted]") : message;
+function isBlank(value: string | undefined): boolean {
+  return value === undefined || value.trim() === "";
+}
+
+/**
+ * Our messages never quote a value, but zod's defaults might. Splicing "[redacted]" into the message
+ * mangled it whenever a short secret happened to be a word of it ("looks too [redacted] to be…"), so a
+ * message that contains the value, raw or trimmed, is replaced whole.
+ */
+function withoutSecret(message: string, value: string | undefined): string {
+  const candidates = [value, value?.trim()].filter((v): v is string => v !== undefined && v !== "");
+  return candidates.some((v) => message.includes(v))
+    ? "has an invalid value (not shown: it is a secret)"
+    : message;
 }

@@ -1,14 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type AnyMiddlewareArgs, App, HTTPReceiver, LogLevel, SocketModeReceiver } from "@slack/bolt";
+import { type AnyMiddlewareArgs, App, HTTPReceiver, LogLevel, type SocketModeReceiver } from "@slack/bolt";
 import type { Logger as SlackLogger } from "@slack/logger";
 import type { WebClientOptions } from "@slack/web-api";
 import { z } from "zod";
 import { createAuthorizer } from "./authz.js";
 import { registerCommands } from "./commands/handlers.js";
+import { plainMessage } from "./commands/messages.js";
 import type { Config } from "./config.js";
 import type { ConvaiClient } from "./convai/types.js";
 import type { Deps } from "./deps.js";
+import { registerHome } from "./home/home.js";
 import type { Logger } from "./logger.js";
 import { registerModalHandlers } from "./modals/handlers.js";
 import { failureBlocks } from "./modals/outcome.js";
@@ -42,6 +44,8 @@ export interface CreateAppOptions {
   command?: string;
   /** How long stop() waits for in-flight requests. */
   drainMs?: number;
+  /** Socket Mode heartbeat deadlines (tests shorten them). */
+  socket?: { clientPingTimeoutMs?: number; serverPingTimeoutMs?: number };
 }
 
 export interface BotApp {
@@ -75,7 +79,12 @@ export function createApp(options: CreateAppOptions): BotApp {
   let socket: SocketConnection | undefined;
   let receiver: HTTPReceiver | SocketModeReceiver;
   if (config.mode === "socket" && config.slack.appToken) {
-    socket = createSocketConnection({ appToken: config.slack.appToken, clientOptions, logger: boltLogger });
+    socket = createSocketConnection({
+      appToken: config.slack.appToken,
+      clientOptions,
+      logger: boltLogger,
+      ...options.socket,
+    });
     receiver = socket.receiver;
   } else {
     if (!config.slack.signingSecret)
@@ -152,6 +161,8 @@ export function createApp(options: CreateAppOptions): BotApp {
   registerCommands(app, deps);
   registerModalHandlers(app, deps);
   registerActions(app, deps);
+  const home = registerHome(app, deps);
+  changeListeners.push(home.republish);
 
   // Anything that reaches here unhandled is a bug or a forged payload; it must not take the process down.
   app.error(async (error) => {
@@ -217,13 +228,16 @@ export function createApp(options: CreateAppOptions): BotApp {
         res.writeHead(404).end();
       });
       const port = await listen(httpServer, config.port);
-      await receiver.start();
+      // Rejects with a SocketModeStartError naming the fix (token refused, WebSocket refused, timeout).
+      await socket?.start();
       log.info({ port, mode: "socket" }, "Connected to Slack with Socket Mode.");
       return { port };
     },
     async stop() {
       if (stopping) return;
       stopping = true;
+      // Socket Mode: envelopes arriving from now on are not taken; the socket closes once all are acked.
+      socket?.pause();
       log.info({ inFlight }, "Stopping: no new requests are taken; finishing those in flight.");
       const closed = httpServer
         ? new Promise<void>((resolve) => {
@@ -240,7 +254,7 @@ export function createApp(options: CreateAppOptions): BotApp {
         if (inFlight > 0)
           log.warn({ inFlight }, "Stopped with requests still in flight after the drain deadline.");
       }
-      if (receiver instanceof SocketModeReceiver) await receiver.stop();
+      if (socket) await socket.close();
       for (const socket of sockets) socket.destroy();
       await closed;
       await convai.close();
@@ -283,7 +297,7 @@ const REFUSAL =
 
 /** Answers a refused request in the way its kind allows: ephemeral text, a modal, or nothing. */
 async function refuse(args: AnyMiddlewareArgs, deps: Deps): Promise<void> {
-  if ("command" in args) return args.ack({ response_type: "ephemeral", text: REFUSAL });
+  if ("command" in args) return args.ack({ response_type: "ephemeral", ...plainMessage(deps.view, REFUSAL) });
   if ("view" in args && args.body.type === "view_submission") {
     const callbackId =
       Object.values(CALLBACK).find((id) => id === args.view.callback_id) ?? CALLBACK.register;
@@ -295,7 +309,7 @@ async function refuse(args: AnyMiddlewareArgs, deps: Deps): Promise<void> {
   if ("ack" in args && typeof args.ack === "function") await args.ack();
   if ("respond" in args && "action" in args) {
     await args
-      .respond({ response_type: "ephemeral", text: REFUSAL, replace_original: false })
+      .respond({ response_type: "ephemeral", ...plainMessage(deps.view, REFUSAL), replace_original: false })
       .catch(() => undefined);
   }
 }

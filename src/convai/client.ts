@@ -34,37 +34,49 @@ export interface ConvaiClientOptions {
 
 type Operation = "register" | "update" | "deregister" | "list";
 
+/** How long close() lets calls still in flight finish before cutting them. */
+const CLOSE_GRACE_MS = 1000;
+
 /** The largest answer we read; Convai's are a few KiB even with hundreds of models. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
+/** Convai may send null for a field it has no value for; null and absent are read alike. */
+const optText = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? undefined);
+
 const envelopeSchema = z
   .object({
-    status: z.string().optional(),
-    message: z.string().optional(),
-    transactionID: z.string().optional(),
-    ERROR: z.string().optional(),
-    API_ERROR: z.string().optional(),
-    error: z.union([z.string(), z.object({ message: z.string().optional() }).passthrough()]).optional(),
-    detail: z.string().optional(),
+    status: optText,
+    message: optText,
+    transactionID: optText,
+    ERROR: optText,
+    API_ERROR: optText,
+    error: z.union([z.string(), z.object({ message: optText }).passthrough()]).nullish(),
+    detail: optText,
   })
   .passthrough();
 
 const listSchema = z.union([
   z.array(convaiModelSchema),
-  z.object({ models: z.array(convaiModelSchema), transactionID: z.string().optional() }).passthrough(),
+  z.object({ models: z.array(convaiModelSchema), transactionID: optText }).passthrough(),
 ]);
 
 const registerSchema = z.object({
-  message: z.string().optional(),
-  model_group_name: z.string().optional(),
-  model_name: z.string().optional(),
-  display_name: z.string().optional(),
+  message: optText,
+  model_group_name: optText,
+  model_name: optText,
+  display_name: optText,
 });
 const updateSchema = z.object({
-  message: z.string().optional(),
-  updated_fields: z.array(z.string()).optional(),
+  message: optText,
+  updated_fields: z
+    .array(z.string())
+    .nullish()
+    .transform((v) => v ?? undefined),
 });
-const deregisterSchema = z.object({ message: z.string().optional() });
+const deregisterSchema = z.object({ message: optText });
 
 /** Errors that happen before a byte of the request left: the call certainly did not apply. */
 const PRE_SEND_CODES = new Set([
@@ -228,7 +240,9 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
       res.status >= 200 && res.status < 300 && env?.status !== "error" && !env?.ERROR && !env?.API_ERROR;
 
     if (success) {
-      const data = isJson ? parse(json) : undefined;
+      // The seed's form (/custom-llm) describes no success body for a mutation: the 2xx is the answer.
+      const undescribed = mutating && options.prefix === "/custom-llm";
+      const data = isJson ? parse(json) : undescribed ? parse(undefined) : undefined;
       if (data === undefined) {
         return failure("malformed", "Convai answered with a body the bot could not read.", {
           status: res.status,
@@ -240,10 +254,13 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
       return { ok: true, data, status: res.status, ...(transactionID ? { transactionID } : {}) };
     }
 
-    const text = scrub(
-      convaiMessage ?? (isJson ? `HTTP ${res.status}` : summariseNonJson(res.text, res.status)),
-      secrets,
-    );
+    // Scrub before summarising: cutting the text first could leave the start of a key behind.
+    const text =
+      convaiMessage !== undefined
+        ? scrub(convaiMessage, secrets)
+        : isJson
+          ? `HTTP ${res.status}`
+          : summariseNonJson(scrub(res.text, secrets), res.status);
     const kind = kindFor(res.status, text);
     const extra: Partial<ConvaiFailure> = { status: res.status, transactionID, ambiguous: false };
     if (kind === "rate_limited") {
@@ -314,7 +331,11 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
       });
     },
     async close() {
-      await pool.close();
+      // Graceful close waits for calls in flight, and a hung one lasts until its deadline; shutdown
+      // has already drained what it could, so after a short grace whatever is left is cut.
+      const closed = pool.close().then(() => true);
+      const graced = await Promise.race([closed, sleep(CLOSE_GRACE_MS, false, { ref: false })]);
+      if (!graced) await pool.destroy();
     },
   };
 }
@@ -327,8 +348,10 @@ class BodyTooLargeError extends Error {
 }
 
 function parseWith<T>(schema: z.ZodType<T>, json: unknown): T | undefined {
-  // Success bodies vary between the two published forms; a missing body is fine, a wrong shape is not.
-  const parsed = schema.safeParse(json ?? {});
+  // Success bodies vary between the two published forms; a missing or non-object body (a bare string,
+  // `true`) carries no fields but is still a success. A wrong shape inside an object is not.
+  const isObject = typeof json === "object" && json !== null && !Array.isArray(json);
+  const parsed = schema.safeParse(isObject ? json : {});
   return parsed.success ? parsed.data : undefined;
 }
 
@@ -377,6 +400,8 @@ export function parseRetryAfter(header: string | string[] | undefined, now = Dat
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;
   if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  // Only an HTTP date, which names a weekday and a month; V8's Date.parse also takes "-1" or "7 8".
+  if (!/[a-z]{3}/i.test(value)) return undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

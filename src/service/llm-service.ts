@@ -238,8 +238,7 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
     applied: (model: ConvaiModel | undefined) => boolean | undefined,
   ): Promise<{ applied: true; model?: ConvaiModel } | { applied: false; outcome: ChangeOutcome }> {
     const again = await reread(group);
-    const cause =
-      failure.kind === "timeout" ? "Convai did not answer in time" : "the connection to Convai broke";
+    const cause = ambiguousCause(failure);
     if (!again.ok) {
       return {
         applied: false,
@@ -259,7 +258,7 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
         outcome: {
           ok: false,
           reason: "unknown",
-          message: `${cause}; the list cannot show whether the key was replaced. Submitting the same key again is safe.`,
+          message: `${cause}; the list cannot show whether the ${action} took effect (Convai does not list the key or every field). Submitting the same ${action} again is safe.`,
           ...tx(failure.transactionID),
         },
       };
@@ -464,7 +463,9 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
         if (res.ambiguous) {
           const settled = await settle("update", group, res, (m) => {
             if (!m) return false;
-            if (nonKey.length === 0) return undefined;
+            // Only fields the list reports can show the update; a key, or a field this API form's
+            // list omits (/custom-llm lists no display_name or is_uncensored), proves nothing.
+            if (!nonKey.some((c) => c.field !== "api_key" && m[c.field] !== undefined)) return undefined;
             return compare(m, input).length === 0;
           });
           if (!settled.applied) {
@@ -544,6 +545,20 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
       });
     },
   };
+}
+
+/** Why a change's outcome is unknown, in words: the start of the message after the re-read. */
+function ambiguousCause(f: ConvaiFailure): string {
+  switch (f.kind) {
+    case "timeout":
+      return "Convai did not answer in time";
+    case "server":
+      return `Convai answered with an internal error (${f.message})`;
+    case "malformed":
+      return "Convai's answer could not be read";
+    default:
+      return "the connection to Convai broke";
+  }
 }
 
 /** Requested fields that the re-read model does not show; fields the list omits are not judged. */
