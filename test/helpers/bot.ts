@@ -46,7 +46,28 @@ export interface TestBotOptions {
   drainMs?: number;
 }
 
-export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
+/** A bot built against the fakes but not started: the part HTTP and Socket Mode tests share. */
+export interface BotFixture {
+  bot: BotApp;
+  fake: FakeSlack;
+  sandbox: Sandbox;
+  logs: string[];
+  /** Stops the bot, the sandbox, the fake Slack (unless it was passed in) and removes temp files. */
+  cleanup(): Promise<void>;
+}
+
+export interface BuildBotOptions {
+  env?: Record<string, string>;
+  prefix?: ApiPrefix;
+  timeoutMs?: number;
+  sandboxFile?: string;
+  sandboxMode?: boolean;
+  fake?: FakeSlack;
+  /** Extra createApp options (budgets, probe, Socket Mode timings). */
+  app?: Partial<Pick<CreateAppOptions, "submitBudgetMs" | "probe" | "drainMs" | "socket">>;
+}
+
+export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixture> {
   const fake = options.fake ?? (await startFakeSlack());
   fake.users.set(MANAGER, { is_admin: false, name: "manager" });
   fake.users.set(MEMBER, { is_admin: false, name: "member" });
@@ -99,10 +120,32 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     sandbox: options.sandboxMode ?? false,
     identity: { botId: DEFAULTS.botId, botUserId: DEFAULTS.botUserId },
     clientOptions: { retryConfig: { retries: 0 } },
-    ...(options.submitBudgetMs !== undefined ? { submitBudgetMs: options.submitBudgetMs } : {}),
-    ...(options.probe ? { probe: options.probe } : {}),
-    ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
+    ...options.app,
   });
+  return {
+    bot,
+    fake,
+    sandbox,
+    logs,
+    async cleanup() {
+      await bot.stop();
+      await sandbox.close();
+      if (!options.fake) await fake.close();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
+  const fixture = await buildBot({
+    ...options,
+    app: {
+      ...(options.submitBudgetMs !== undefined ? { submitBudgetMs: options.submitBudgetMs } : {}),
+      ...(options.probe ? { probe: options.probe } : {}),
+      ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
+    },
+  });
+  const { bot, fake, sandbox, logs } = fixture;
   const { port } = await bot.start();
   const base = `http://127.0.0.1:${port}`;
   return {
@@ -121,12 +164,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
           return [];
         }
       }),
-    async stop() {
-      await bot.stop();
-      await sandbox.close();
-      if (!options.fake) await fake.close();
-      if (dir) await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => fixture.cleanup(),
   };
 }
 

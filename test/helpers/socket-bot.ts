@@ -3,20 +3,12 @@
  * Socket Mode server (a real WebSocket) and the Convai sandbox, all on 127.0.0.1, with every log line captured.
  * /healthz listens on an ephemeral port (PORT=0).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Writable } from "node:stream";
 import { request } from "undici";
-import { loadConfig } from "../../src/config.js";
-import { createConvaiClient } from "../../src/convai/client.js";
-import { createSandbox, type Sandbox } from "../../src/convai/sandbox.js";
-import { type BotApp, type CreateAppOptions, createApp } from "../../src/create-app.js";
-import { createLogger } from "../../src/logger.js";
-import { CONVAI_KEY, MANAGER, MEMBER } from "./bot.js";
+import type { Sandbox } from "../../src/convai/sandbox.js";
+import type { BotApp, CreateAppOptions } from "../../src/create-app.js";
+import { buildBot } from "./bot.js";
 import { type FakeSlack, startFakeSlack } from "./fake-slack.js";
 import { type FakeSocketMode, startFakeSocketMode } from "./fake-socket-mode.js";
-import { DEFAULTS } from "./slack-requests.js";
 
 export const APP_TOKEN = "xapp-1-A0TEST-1234-SOCKETSECRET";
 
@@ -51,68 +43,24 @@ export async function startSocketBot(options: SocketBotOptions = {}): Promise<So
   const sm = await startFakeSocketMode();
   if (options.socketUrl === undefined) fake.socketUrl = sm.url;
   else if (options.socketUrl !== null) fake.socketUrl = options.socketUrl;
-  fake.users.set(MANAGER, { is_admin: false, name: "manager" });
-  fake.users.set(MEMBER, { is_admin: false, name: "member" });
-  fake.users.set(DEFAULTS.userId, { is_admin: true, name: "admin" });
-
-  const dir = await mkdtemp(join(tmpdir(), "convai-socket-bot-"));
-  const sandbox = createSandbox({ apiKey: CONVAI_KEY, file: join(dir, "state.json") });
-  const convaiUrl = await sandbox.listen(0, "127.0.0.1");
-
-  const env: Record<string, string> = {
-    SLACK_BOT_TOKEN: "xoxb-test-bot-token",
-    SLACK_APP_TOKEN: APP_TOKEN,
-    SLACK_API_URL: fake.apiUrl,
-    PORT: "0",
-    CONVAI_API_KEY: CONVAI_KEY,
-    CONVAI_API_URL: convaiUrl,
-    CONVAI_TIMEOUT_MS: "5000",
-    CONVAI_MANAGERS: MANAGER,
-    CONVAI_ALLOW_PRIVATE_URLS: "true",
-    LOG_LEVEL: "debug",
-    ...options.env,
-  };
-  const loaded = loadConfig(env);
-  if (!loaded.ok) throw new Error(`test config invalid: ${loaded.errors.join("; ")}`);
-  const { config } = loaded;
-  if (config.mode !== "socket") throw new Error("socket-bot: expected Socket Mode");
-
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logs.push(...chunk.toString("utf8").split("\n").filter(Boolean));
-      cb();
+  const fixture = await buildBot({
+    fake,
+    timeoutMs: 5000,
+    env: { SLACK_APP_TOKEN: APP_TOKEN, ...options.env },
+    app: {
+      socket: { clientPingTimeoutMs: 1_000 },
+      ...(options.submitBudgetMs !== undefined ? { submitBudgetMs: options.submitBudgetMs } : {}),
+      ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
+      ...(options.probe ? { probe: options.probe } : {}),
     },
   });
-  const logger = createLogger({ level: config.logLevel, destination });
-  const convai = createConvaiClient({
-    baseUrl: config.convai.apiUrl,
-    prefix: config.convai.prefix,
-    apiKey: CONVAI_KEY,
-    timeoutMs: config.convai.timeoutMs,
-    logger,
-    backoffMs: 20,
-  });
-  const bot = createApp({
-    config,
-    logger,
-    convai,
-    sandbox: false,
-    identity: { botId: DEFAULTS.botId, botUserId: DEFAULTS.botUserId },
-    clientOptions: { retryConfig: { retries: 0 } },
-    socket: { clientPingTimeoutMs: 1_000 },
-    ...(options.submitBudgetMs !== undefined ? { submitBudgetMs: options.submitBudgetMs } : {}),
-    ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
-    ...(options.probe ? { probe: options.probe } : {}),
-  });
+  const { bot, sandbox, logs } = fixture;
 
   let base = "";
   const cleanup = async () => {
-    await bot.stop();
+    await fixture.cleanup();
     await sm.close();
-    await sandbox.close();
     await fake.close();
-    await rm(dir, { recursive: true, force: true });
   };
   if (options.start !== false) {
     try {
