@@ -65,14 +65,16 @@ export function createApp(options: CreateAppOptions): BotApp {
   const log = logger.child({ component: "app" });
   const clientOptions: WebClientOptions = {
     ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
-    // Bounded, so nobody waits more than about 10 s on a failing Slack.
+    // Bounded, so nobody waits more than about 10 s on a failing Slack: 3 tries x 3 s + 1.5 s of backoff.
     retryConfig: options.clientOptions?.retryConfig ?? {
       retries: 2,
       factor: 2,
       minTimeout: 500,
-      maxTimeout: 2000,
+      maxTimeout: 1000,
     },
-    timeout: options.clientOptions?.timeout ?? 5000,
+    timeout: options.clientOptions?.timeout ?? 3000,
+    // Otherwise a Slack 429 pauses every Slack call for Retry-After seconds, once per retry.
+    rejectRateLimitedCalls: true,
   };
   const boltLogger = toSlackLogger(logger.child({ component: "bolt" }));
 
@@ -163,6 +165,25 @@ export function createApp(options: CreateAppOptions): BotApp {
   registerActions(app, deps);
   const home = registerHome(app, deps);
   changeListeners.push(home.republish);
+
+  // Forged or stale payloads for ids the bot never issued are answered at once (not left to Bolt's 3 s
+  // timeout and 404) and logged.
+  const ours = Object.values(CALLBACK).join("|");
+  app.view(
+    { callback_id: new RegExp(`^(?!(?:${ours})$)`), type: "view_submission" },
+    async ({ ack, view }) => {
+      log.warn(
+        { callbackId: view.callback_id.slice(0, 100) },
+        "Ignored a view submission with an unknown callback_id.",
+      );
+      await ack();
+    },
+  );
+  app.action({ action_id: /^(?!convai_)/ }, async ({ ack, action }) => {
+    const id = "action_id" in action ? action.action_id : "unknown";
+    log.warn({ actionId: id.slice(0, 100) }, "Ignored a button action with an unknown action_id.");
+    await ack();
+  });
 
   // Anything that reaches here unhandled is a bug or a forged payload; it must not take the process down.
   app.error(async (error) => {

@@ -3,6 +3,7 @@ import { slackErrorCode } from "../authz.js";
 import type { Deps } from "../deps.js";
 import { openChangeModal } from "../modals/open.js";
 import { describeFailure } from "../service/llm-service.js";
+import { escapeMrkdwn } from "../text.js";
 import {
   helpMessage,
   listMessage,
@@ -43,7 +44,7 @@ export function registerCommands(app: App, deps: Deps): void {
               ...(parsed.filter !== undefined ? { filter: parsed.filter } : {}),
               canManage: permission.ok,
             })
-          : plainMessage(ctx, `:x: Could not list the custom LLMs. ${describeFailure(models)}`);
+          : plainMessage(ctx, `:x: Could not list the custom LLMs. ${escapeMrkdwn(describeFailure(models))}`);
         return send(respond, reply, log);
       }
       case "register":
@@ -65,7 +66,7 @@ export function registerCommands(app: App, deps: Deps): void {
           "command",
           command.channel_id,
         );
-        if (!opened.ok) return send(respond, plainMessage(ctx, `:x: ${opened.message}`), log);
+        if (!opened.ok) return send(respond, plainMessage(ctx, `:x: ${escapeMrkdwn(opened.message)}`), log);
         return;
       }
     }

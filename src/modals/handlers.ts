@@ -8,7 +8,7 @@ import type { Deps } from "../deps.js";
 import type { Actor, ChangeOutcome } from "../service/llm-service.js";
 import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
 import { decodeMetadata, type ModalMetadata } from "./metadata.js";
-import { failureBlocks, successBlocks } from "./outcome.js";
+import { failureBlocks, refusalBlocks, successBlocks } from "./outcome.js";
 import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./validate.js";
 import {
   deregisterModal,
@@ -41,7 +41,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
       const arrived = Date.now();
       const ctx = await prologue(deps, "register", body, view);
       if (!ctx.ok) return ack(ctx.ack);
-      const form = readRegisterForm(view.state.values, deps.validation);
+      const form = readRegisterForm(view.state?.values, deps.validation);
       if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
       const { input } = form;
       const prefill: RegisterPrefill = {
@@ -77,7 +77,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
       if (!ctx.ok) return ack(ctx.ack);
       const group = ctx.meta.group;
       if (!group) return ack({ response_action: "update", view: stale(deps, CALLBACK.update) });
-      const form = readUpdateForm(view.state.values, deps.validation);
+      const form = readUpdateForm(view.state?.values, deps.validation);
       if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
       const { fields } = form;
       const prefill: UpdatePrefill = {
@@ -121,7 +121,7 @@ export function registerModalHandlers(app: App, deps: Deps): void {
       if (!ctx.ok) return ack(ctx.ack);
       const group = ctx.meta.group;
       if (!group) return ack({ response_action: "update", view: stale(deps, CALLBACK.deregister) });
-      const form = readDeregisterForm(view.state.values, group);
+      const form = readDeregisterForm(view.state?.values, group);
       if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
       await settle(
         arrived,
@@ -169,7 +169,7 @@ async function prologue(
       ok: false,
       ack: {
         response_action: "update",
-        view: messageModal(deps.view, callbackId, "Not allowed", failureBlocks(permission.message)),
+        view: messageModal(deps.view, callbackId, "Not allowed", refusalBlocks(permission.message)),
       },
     };
   }

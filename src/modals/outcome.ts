@@ -99,6 +99,14 @@ export function successBlocks(
   return { title: TITLES[outcome.action], blocks };
 }
 
+/**
+ * A refusal whose text the bot wrote itself (authz messages: validated user and group IDs), so its
+ * mentions render instead of being escaped into literal text.
+ */
+export function refusalBlocks(trustedMrkdwn: string): KnownBlock[] {
+  return [{ type: "section", text: mrkdwn(`:no_entry: ${trustedMrkdwn}`) }];
+}
+
 /** A failure that changed nothing (or could not be confirmed), said plainly, with the transaction ID. */
 export function failureBlocks(message: string, transactionID?: string): KnownBlock[] {
   const blocks: KnownBlock[] = [

@@ -5,8 +5,9 @@ import { slackErrorCode } from "../authz.js";
 import { MODEL_BLOCK_PREFIX, plainMessage } from "../commands/messages.js";
 import type { Deps } from "../deps.js";
 import { type OpenRequest, openChangeModal } from "../modals/open.js";
-import { failureBlocks } from "../modals/outcome.js";
+import { failureBlocks, refusalBlocks } from "../modals/outcome.js";
 import { messageModal } from "../modals/views.js";
+import { escapeMrkdwn } from "../text.js";
 import { ACTION, CALLBACK } from "./ids.js";
 
 /** Which modal a button or overflow choice asks for; undefined for anything forged or unknown. */
@@ -48,17 +49,19 @@ export function registerActions(app: App, deps: Deps): void {
       return;
     }
     const fromHome = body.container.type === "view";
-    const tell = async (text: string, title: string) => {
+    // A refusal is the bot's own mrkdwn (its mentions must render); anything else is escaped.
+    const tell = async (text: string, title: string, refusal: boolean) => {
       try {
         if (fromHome) {
+          const blocks = refusal ? refusalBlocks(text) : failureBlocks(text);
           await client.views.open({
             trigger_id: body.trigger_id,
-            view: messageModal(deps.view, CALLBACK[request.kind], title, failureBlocks(text)),
+            view: messageModal(deps.view, CALLBACK[request.kind], title, blocks),
           });
         } else {
           await respond({
             response_type: "ephemeral",
-            ...plainMessage(deps.view, text),
+            ...plainMessage(deps.view, refusal ? `:no_entry: ${text}` : `:x: ${escapeMrkdwn(text)}`),
             replace_original: false,
           });
         }
@@ -70,7 +73,7 @@ export function registerActions(app: App, deps: Deps): void {
     const permission = await deps.authz.canManage(body.user.id);
     if (!permission.ok) {
       log.warn({ event: "refused" }, "Refused a button action from a user who may not change models.");
-      return tell(permission.message, "Not allowed");
+      return tell(permission.message, "Not allowed", true);
     }
     const opened = await openChangeModal(
       deps,
@@ -80,7 +83,7 @@ export function registerActions(app: App, deps: Deps): void {
       fromHome ? "home" : "list",
       body.channel?.id,
     );
-    if (!opened.ok) return tell(opened.message, "Could not open");
+    if (!opened.ok) return tell(opened.message, "Could not open", false);
   };
   app.action<BlockAction>({ action_id: ACTION.modelOverflow }, (args) => handler(args));
   app.action<BlockAction>({ action_id: ACTION.openRegister }, (args) => handler(args));
