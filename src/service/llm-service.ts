@@ -9,25 +9,12 @@ import {
   type UpdateInput,
 } from "../convai/types.js";
 import type { Logger } from "../logger.js";
+import type { ProbeInput, ProbeResult, ProbeStep } from "../probe/probe.js";
 import type { FieldId } from "../slack/ids.js";
 
-/** What the endpoint test reports (src/probe/probe.ts keeps the same shape). */
-export interface ProbeStep {
-  method: "GET" | "POST";
-  url: string;
-  status?: number;
-  latencyMs: number;
-  note?: string;
-}
-export type ProbeResult =
-  | { ok: true; steps: ProbeStep[]; notes: string[] }
-  | { ok: false; field: "base_url" | "api_key" | "model_name"; message: string; steps: ProbeStep[] };
-export type ProbeFn = (input: {
-  baseUrl: string;
-  apiKey: string;
-  modelName: string;
-  allowPrivate: boolean;
-}) => Promise<ProbeResult>;
+export type { ProbeResult, ProbeStep };
+/** The endpoint test, injectable so the service never depends on the network directly. */
+export type ProbeFn = (input: ProbeInput) => Promise<ProbeResult>;
 
 export type Action = "register" | "update" | "deregister";
 export type FieldErrors = Partial<Record<FieldId, string>>;
@@ -324,6 +311,88 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
     };
   }
 
+  /** The refusal when the endpoint test failed: the field it points at, nothing sent to Convai. */
+  function probeRefusal(
+    action: Action,
+    actor: Actor,
+    group: string,
+    fields: readonly string[],
+    started: number,
+    report: ProbeReport,
+  ): ChangeOutcome | undefined {
+    if (!report.tested || report.result.ok) return undefined;
+    audit(action, actor, group, fields, "refused by the endpoint test", started);
+    return {
+      ok: false,
+      reason: "fields",
+      errors: { [report.result.field]: report.result.message },
+      probe: report,
+    };
+  }
+
+  type Sent =
+    | {
+        ok: true;
+        model?: ConvaiModel;
+        facts: { model?: ConvaiModel; transactionID?: string; recovered?: string; rereadError?: string };
+      }
+    | { ok: false; outcome: ChangeOutcome };
+
+  /**
+   * Sends one mutation, exactly once, then learns what Convai holds now: after a success by re-reading
+   * the list, after an ambiguous failure by settling it from the list.
+   */
+  async function mutate(
+    action: Action,
+    actor: Actor,
+    group: string,
+    fields: readonly string[],
+    started: number,
+    probe: ProbeReport,
+    send: () => Promise<ConvaiResult<unknown>>,
+    settleWith: { applied: (model: ConvaiModel | undefined) => boolean | undefined; recovered: string },
+  ): Promise<Sent> {
+    const res = await send();
+    if (res.ok) {
+      const again = await reread(group);
+      const model = again.ok ? again.model : undefined;
+      return {
+        ok: true,
+        ...(model ? { model } : {}),
+        facts: {
+          ...(model ? { model } : {}),
+          ...tx(res.transactionID),
+          ...(again.ok ? {} : { rereadError: again.message }),
+        },
+      };
+    }
+    if (res.ambiguous) {
+      const settled = await settle(action, group, res, settleWith.applied);
+      if (settled.applied) {
+        return {
+          ok: true,
+          ...(settled.model ? { model: settled.model } : {}),
+          facts: { ...(settled.model ? { model: settled.model } : {}), recovered: settleWith.recovered },
+        };
+      }
+      audit(action, actor, group, fields, `failed: ${res.kind}`, started, res.transactionID);
+      return { ok: false, outcome: settled.outcome };
+    }
+    audit(action, actor, group, fields, `failed: ${res.kind}`, started, res.transactionID);
+    if (res.kind === "conflict")
+      return { ok: false, outcome: { ok: false, reason: "fields", errors: conflictErrors(res), probe } };
+    return {
+      ok: false,
+      outcome: {
+        ok: false,
+        reason: "failed",
+        kind: res.kind,
+        message: describeFailure(res),
+        ...tx(res.transactionID),
+      },
+    };
+  }
+
   return {
     list: () => convai.list(),
     get,
@@ -337,50 +406,23 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
         apiKey: input.api_key,
         modelName: input.model_name,
       });
-      if (probeReport.tested && !probeReport.result.ok) {
-        audit("register", actor, group, fields, "refused by the endpoint test", started);
-        return {
-          ok: false,
-          reason: "fields",
-          errors: { [probeReport.result.field]: probeReport.result.message },
-          probe: probeReport,
-        };
-      }
-      const res = await convai.register(input);
-      let recovered: string | undefined;
-      let model: ConvaiModel | undefined;
-      let rereadError: string | undefined;
-      if (!res.ok) {
-        if (res.ambiguous) {
-          const settled = await settle(
-            "register",
-            group,
-            res,
-            (m) => m !== undefined && m.model_name === input.model_name,
-          );
-          if (!settled.applied) {
-            audit("register", actor, group, fields, `failed: ${res.kind}`, started, res.transactionID);
-            return settled.outcome;
-          }
-          recovered = "Convai's answer was lost, but the list shows the model registered.";
-          model = settled.model;
-        } else {
-          audit("register", actor, group, fields, `failed: ${res.kind}`, started, res.transactionID);
-          if (res.kind === "conflict")
-            return { ok: false, reason: "fields", errors: conflictErrors(res), probe: probeReport };
-          return {
-            ok: false,
-            reason: "failed",
-            kind: res.kind,
-            message: describeFailure(res),
-            ...tx(res.transactionID),
-          };
-        }
-      } else {
-        const again = await reread(group);
-        if (again.ok) model = again.model;
-        else rereadError = again.message;
-      }
+      const refused = probeRefusal("register", actor, group, fields, started, probeReport);
+      if (refused) return refused;
+      const sent = await mutate(
+        "register",
+        actor,
+        group,
+        fields,
+        started,
+        probeReport,
+        () => convai.register(input),
+        {
+          applied: (m) => m !== undefined && m.model_name === input.model_name,
+          recovered: "Convai's answer was lost, but the list shows the model registered.",
+        },
+      );
+      if (!sent.ok) return sent.outcome;
+      const { model } = sent;
       const changes: FieldChange[] = [
         { field: "model_name", after: input.model_name },
         ...(input.display_name !== undefined
@@ -390,15 +432,11 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
         { field: "is_uncensored", after: str(input.is_uncensored) ?? "no" },
         { field: "api_key", after: "set" },
       ];
-      const notTaken = model ? compare(model, input) : [];
       return finish("register", actor, group, started, {
+        ...sent.facts,
         changes,
-        notTaken,
+        notTaken: model ? compare(model, input) : [],
         probe: probeReport,
-        ...(model ? { model } : {}),
-        ...(res.ok && res.transactionID ? { transactionID: res.transactionID } : {}),
-        ...(recovered ? { recovered } : {}),
-        ...(rereadError ? { rereadError } : {}),
       });
     },
 
@@ -445,62 +483,35 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
         modelName: input.model_name ?? before.model_name,
       });
       const fieldNames = changes.map((c) => c.field);
-      if (probeReport.tested && !probeReport.result.ok) {
-        audit("update", actor, group, fieldNames, "refused by the endpoint test", started);
-        return {
-          ok: false,
-          reason: "fields",
-          errors: { [probeReport.result.field]: probeReport.result.message },
-          probe: probeReport,
-        };
-      }
-      const res = await convai.update(input);
-      let model: ConvaiModel | undefined;
-      let recovered: string | undefined;
-      let rereadError: string | undefined;
+      const refused = probeRefusal("update", actor, group, fieldNames, started, probeReport);
+      if (refused) return refused;
       const nonKey = changes.filter((c) => c.field !== "api_key");
-      if (!res.ok) {
-        if (res.ambiguous) {
-          const settled = await settle("update", group, res, (m) => {
+      const sent = await mutate(
+        "update",
+        actor,
+        group,
+        fieldNames,
+        started,
+        probeReport,
+        () => convai.update(input),
+        {
+          applied: (m) => {
             if (!m) return false;
             // Only fields the list reports can show the update; a key, or a field this API form's
             // list omits (/custom-llm lists no display_name or is_uncensored), proves nothing.
             if (!nonKey.some((c) => c.field !== "api_key" && m[c.field] !== undefined)) return undefined;
             return compare(m, input).length === 0;
-          });
-          if (!settled.applied) {
-            audit("update", actor, group, fieldNames, `failed: ${res.kind}`, started, res.transactionID);
-            return settled.outcome;
-          }
-          recovered = "Convai's answer was lost, but the list shows the update took effect.";
-          model = settled.model;
-        } else {
-          audit("update", actor, group, fieldNames, `failed: ${res.kind}`, started, res.transactionID);
-          if (res.kind === "conflict")
-            return { ok: false, reason: "fields", errors: conflictErrors(res), probe: probeReport };
-          return {
-            ok: false,
-            reason: "failed",
-            kind: res.kind,
-            message: describeFailure(res),
-            ...tx(res.transactionID),
-          };
-        }
-      } else {
-        const again = await reread(group);
-        if (again.ok) model = again.model;
-        else rereadError = again.message;
-      }
-      const notTaken = model ? compare(model, input) : [];
+          },
+          recovered: "Convai's answer was lost, but the list shows the update took effect.",
+        },
+      );
+      if (!sent.ok) return sent.outcome;
       return finish("update", actor, group, started, {
+        ...sent.facts,
         before,
         changes,
-        notTaken,
+        notTaken: sent.model ? compare(sent.model, input) : [],
         probe: probeReport,
-        ...(model ? { model } : {}),
-        ...(res.ok && res.transactionID ? { transactionID: res.transactionID } : {}),
-        ...(recovered ? { recovered } : {}),
-        ...(rereadError ? { rereadError } : {}),
       });
     },
 
@@ -511,37 +522,29 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
         audit("deregister", actor, group, [], `failed: ${current.reason}`, started);
         return { ok: false, reason: "failed", message: current.message };
       }
-      const res = await convai.deregister(group);
-      let recovered: string | undefined;
-      if (!res.ok) {
-        if (res.ambiguous) {
-          const settled = await settle("deregister", group, res, (m) => m === undefined);
-          if (!settled.applied) {
-            audit("deregister", actor, group, [], `failed: ${res.kind}`, started, res.transactionID);
-            return settled.outcome;
-          }
-          recovered = "Convai's answer was lost, but the list shows the model deregistered.";
-        } else {
-          audit("deregister", actor, group, [], `failed: ${res.kind}`, started, res.transactionID);
-          return {
-            ok: false,
-            reason: "failed",
-            kind: res.kind,
-            message: describeFailure(res),
-            ...tx(res.transactionID),
-          };
-        }
-      }
-      const again = recovered ? undefined : await reread(group);
-      const notTaken = again?.ok && again.model ? ["model_group_name"] : [];
+      const probe: ProbeReport = { tested: false, reason: "No endpoint test for a deregister." };
+      const sent = await mutate(
+        "deregister",
+        actor,
+        group,
+        [],
+        started,
+        probe,
+        () => convai.deregister(group),
+        {
+          applied: (m) => m === undefined,
+          recovered: "Convai's answer was lost, but the list shows the model deregistered.",
+        },
+      );
+      if (!sent.ok) return sent.outcome;
+      // The re-read model is what is left; for a deregister that is a group that did not go away.
+      const { model: _left, ...facts } = sent.facts;
       return finish("deregister", actor, group, started, {
+        ...facts,
         before: current.model,
         changes: [],
-        notTaken,
-        probe: { tested: false, reason: "No endpoint test for a deregister." },
-        ...(res.ok && res.transactionID ? { transactionID: res.transactionID } : {}),
-        ...(recovered ? { recovered } : {}),
-        ...(again && !again.ok ? { rereadError: again.message } : {}),
+        notTaken: sent.model ? ["model_group_name"] : [],
+        probe,
       });
     },
   };
