@@ -25,7 +25,8 @@ export function registerCommands(app: App, deps: Deps): void {
   app.command(deps.command, async ({ command, ack, respond, client }) => {
     const parsed = parseCommand(command.text);
     const ctx = { sandbox: deps.view.sandbox, command: deps.command };
-    const log = deps.logger.child({ userId: command.user_id, command: parsed.kind });
+    // Built only when a line is logged: pino's child() runs the redaction over its bindings, before ack().
+    const log = () => deps.logger.child({ userId: command.user_id, command: parsed.kind });
     switch (parsed.kind) {
       case "help":
         return ack(ephemeral(helpMessage(ctx)));
@@ -53,7 +54,7 @@ export function registerCommands(app: App, deps: Deps): void {
         await ack();
         const permission = await deps.authz.canManage(command.user_id);
         if (!permission.ok) {
-          log.warn({ event: "refused" }, "Refused a change command from a user who may not change models.");
+          log().warn({ event: "refused" }, "Refused a change command from a user who may not change models.");
           return send(respond, plainMessage(ctx, `:no_entry: ${permission.message}`), log);
         }
         const opened = await openChangeModal(
@@ -74,11 +75,11 @@ export function registerCommands(app: App, deps: Deps): void {
 }
 
 /** A reply through response_url; a failure is logged, since there is no other way to reach the user. */
-async function send(respond: RespondFn, reply: Reply, log: Deps["logger"]): Promise<void> {
+async function send(respond: RespondFn, reply: Reply, log: () => Deps["logger"]): Promise<void> {
   try {
     await respond(ephemeral(reply));
   } catch (error) {
-    log.error(
+    log().error(
       { error: slackErrorCode(error) },
       "Could not reply through response_url; the user saw nothing.",
     );

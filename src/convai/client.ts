@@ -58,10 +58,12 @@ const envelopeSchema = z
   })
   .passthrough();
 
-const listSchema = z.union([
-  z.array(convaiModelSchema),
-  z.object({ models: z.array(convaiModelSchema), transactionID: optText }).passthrough(),
-]);
+/** Both published list forms, a bare array or `{models: [...]}`, told apart before parsing (not by a union). */
+const modelsSchema = z.array(convaiModelSchema);
+function modelsOf(json: unknown): unknown {
+  if (Array.isArray(json)) return json;
+  return typeof json === "object" && json !== null && "models" in json ? json.models : undefined;
+}
 
 const registerSchema = z.object({
   message: optText,
@@ -96,7 +98,8 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
   const base = new URL(options.baseUrl);
   const basePath = base.pathname.replace(/\/+$/, "");
   const pool = new Pool(base.origin, {
-    connections: options.connections ?? 8,
+    // Enough for the commands in flight against a remote Convai: 8 capped list at 8 calls per round trip.
+    connections: options.connections ?? 32,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 60_000,
   });
@@ -325,9 +328,8 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
     },
     list() {
       return call<ConvaiModel[]>("list", undefined, [], (j) => {
-        const parsed = listSchema.safeParse(j);
-        if (!parsed.success) return undefined;
-        return Array.isArray(parsed.data) ? parsed.data : parsed.data.models;
+        const parsed = modelsSchema.safeParse(modelsOf(j));
+        return parsed.success ? parsed.data : undefined;
       });
     },
     async close() {
