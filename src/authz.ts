@@ -2,7 +2,10 @@ import type { WebClient } from "@slack/web-api";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 
-export type Permission = { ok: true } | { ok: false; message: string };
+/** A refusal is either the policy (`not_manager`) or a Slack look-up that failed (`lookup_failed`). */
+export type Permission =
+  | { ok: true }
+  | { ok: false; reason: "not_manager" | "lookup_failed"; message: string };
 
 export interface Authorizer {
   /** CONVAI_ALLOWED_TEAMS: true when unset, or when any of the request's team or enterprise ids is listed. */
@@ -81,7 +84,11 @@ export function createAuthorizer(options: {
       const value: Permission =
         u && !u.deleted && local && (u.is_admin || u.is_owner || u.is_primary_owner)
           ? { ok: true }
-          : { ok: false, message: `Only ${policy} can change custom LLMs. Ask one of them for access.` };
+          : {
+              ok: false,
+              reason: "not_manager",
+              message: `Only ${policy} can change custom LLMs. Ask one of them for access.`,
+            };
       adminCache.set(userId, { value, expires: now() + TTL_MS });
       return value;
     } catch (error) {
@@ -92,6 +99,7 @@ export function createAuthorizer(options: {
       );
       return {
         ok: false,
+        reason: "lookup_failed",
         message: `The bot could not check your permissions (Slack said \`${code}\`). Try again shortly.`,
       };
     }
@@ -116,13 +124,17 @@ export function createAuthorizer(options: {
               : `Slack said \`${group.error}\``;
           return {
             ok: false,
-            // Not the usual refusal text (src/home tells the two apart by the policy), but it still
-            // says who can grant access.
+            reason: "lookup_failed",
+            // Still says who can grant access.
             message: `The bot could not check membership of the manager user group <!subteam^${config.managerGroup}> (${why}), so it refused the change. ${listed ? `Ask ${listed} for access, or ask` : "Ask"} the bot's admin to fix CONVAI_MANAGER_GROUP or to list managers in CONVAI_MANAGERS.`,
           };
         }
       }
-      return { ok: false, message: `Only ${policy} can change custom LLMs. Ask one of them for access.` };
+      return {
+        ok: false,
+        reason: "not_manager",
+        message: `Only ${policy} can change custom LLMs. Ask one of them for access.`,
+      };
     },
   };
 }

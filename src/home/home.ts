@@ -43,8 +43,8 @@ export function registerHome(app: App, deps: Deps): HomeController {
   async function access(userId: string): Promise<HomeAccess> {
     const permission = await deps.authz.canManage(userId);
     if (permission.ok) return { canManage: true };
-    // The usual refusal names the policy; anything else is a failed lookup the user should hear about.
-    const problem = permission.message.includes(deps.authz.policy) ? undefined : permission.message;
+    // A failed look-up is worth telling the user; the usual refusal is said by the policy line.
+    const problem = permission.reason === "lookup_failed" ? permission.message : undefined;
     return { canManage: false, policy: deps.authz.policy, problem };
   }
 
