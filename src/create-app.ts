@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Socket } from "node:net";
 import { type AnyMiddlewareArgs, App, HTTPReceiver, LogLevel, type SocketModeReceiver } from "@slack/bolt";
 import type { Logger as SlackLogger } from "@slack/logger";
 import type { WebClientOptions } from "@slack/web-api";
@@ -196,10 +196,12 @@ export function createApp(options: CreateAppOptions): BotApp {
   });
 
   let httpServer: Server | undefined;
-  const sockets = new Set<import("node:net").Socket>();
+  const sockets = new Set<Socket>();
+  // Serving means: not stopping, and in Socket Mode, connected to Slack.
+  const isHealthy = () => !stopping && (config.mode === "http" || (socket?.connected ?? false));
 
   function health(_req: IncomingMessage, res: ServerResponse) {
-    const ok = !stopping && (config.mode === "http" || (socket?.connected ?? false));
+    const ok = isHealthy();
     res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
     res.end(
       JSON.stringify(
@@ -217,7 +219,8 @@ export function createApp(options: CreateAppOptions): BotApp {
       server.once("error", reject);
       server.listen(port, () => {
         server.off("error", reject);
-        resolve((server.address() as AddressInfo).port);
+        const address = server.address();
+        resolve(typeof address === "object" && address !== null ? address.port : port);
       });
     });
   }
@@ -226,7 +229,7 @@ export function createApp(options: CreateAppOptions): BotApp {
     app,
     deps,
     get healthy() {
-      return !stopping && (config.mode === "http" || (socket?.connected ?? false));
+      return isHealthy();
     },
     get inFlight() {
       return inFlight;

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { z } from "zod";
 import { loadConfig } from "../../src/config.js";
 import { createConvaiClient } from "../../src/convai/client.js";
 import { createSandbox, type Sandbox } from "../../src/convai/sandbox.js";
@@ -14,6 +15,8 @@ import { type BotApp, type CreateAppOptions, createApp } from "../../src/create-
 import { createLogger } from "../../src/logger.js";
 import { type FakeSlack, startFakeSlack } from "./fake-slack.js";
 import { DEFAULTS, SIGNING_SECRET } from "./slack-requests.js";
+
+const logLineSchema = z.record(z.string(), z.unknown());
 
 export const CONVAI_KEY = "convai-key-TESTSECRET-0000";
 export const MANAGER = "U0MANAGER";
@@ -158,8 +161,8 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     logLines: () =>
       logs.flatMap((l) => {
         try {
-          const parsed: unknown = JSON.parse(l);
-          return typeof parsed === "object" && parsed !== null ? [parsed as Record<string, unknown>] : [];
+          const parsed = logLineSchema.safeParse(JSON.parse(l));
+          return parsed.success ? [parsed.data] : [];
         } catch {
           return [];
         }
