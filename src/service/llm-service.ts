@@ -9,7 +9,7 @@ import {
   type UpdateInput,
 } from "../convai/types.js";
 import type { Logger } from "../logger.js";
-import type { ProbeInput, ProbeResult, ProbeStep } from "../probe/probe.js";
+import { normaliseBaseUrl, type ProbeInput, type ProbeResult, type ProbeStep } from "../probe/probe.js";
 import type { FieldId } from "../slack/ids.js";
 
 export type { ProbeResult, ProbeStep };
@@ -397,8 +397,11 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
     list: () => convai.list(),
     get,
 
-    async register(actor, input, opts) {
+    async register(actor, typed, opts) {
       const started = Date.now();
+      // Convai stores the URL the endpoint test calls: a pasted /chat/completions or trailing / is dropped.
+      const input: RegisterInput =
+        typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
       const group = input.model_group_name;
       const fields = Object.keys(input).filter((k) => k !== "model_group_name");
       const probeReport = await runProbe(opts.verify, {
@@ -440,8 +443,10 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
       });
     },
 
-    async update(actor, group, request, opts) {
+    async update(actor, group, typed, opts) {
       const started = Date.now();
+      const request: UpdateRequest =
+        typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
       const current = await get(group);
       if (!current.ok) {
         audit("update", actor, group, Object.keys(request), `failed: ${current.reason}`, started);
