@@ -4,15 +4,16 @@
  * over real HTTP. Every assertion is on what the user saw (ack bodies, views.update) and on what reached the
  * fake endpoint and Convai.
  */
+
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { probeEndpoint } from "../src/probe/probe.js";
 import type { ProbeFn } from "../src/service/llm-service.js";
 import { CHECKED_VALUE } from "../src/slack/ids.js";
 import { everythingSent, MANAGER, startTestBot, type TestBot, type TestBotOptions } from "./helpers/bot.js";
 import { input, sendInteraction, stateValues, viewSubmission } from "./helpers/slack-requests.js";
+import { ackSchema, type Ack as SubmissionAck, type View, viewSchema } from "./helpers/views.js";
 
 // ---- a fake OpenAI-compatible server -------------------------------------------------------------------------
 
@@ -136,31 +137,7 @@ async function closedPort(): Promise<number> {
 
 // ---- the bot and what the user sees ----------------------------------------------------------------------------
 
-const elementSchema = z.looseObject({
-  type: z.string(),
-  initial_value: z.string().optional(),
-  initial_options: z.array(z.looseObject({ value: z.string() })).optional(),
-});
-const blockSchema = z.looseObject({
-  type: z.string(),
-  block_id: z.string().optional(),
-  element: elementSchema.optional(),
-});
-const viewSchema = z.looseObject({
-  type: z.literal("modal"),
-  callback_id: z.string(),
-  title: z.looseObject({ text: z.string() }),
-  private_metadata: z.string().optional(),
-  submit: z.unknown().optional(),
-  blocks: z.array(blockSchema),
-});
-type View = z.infer<typeof viewSchema>;
-const ackSchema = z.looseObject({
-  response_action: z.enum(["errors", "update", "push", "clear"]),
-  errors: z.record(z.string(), z.string()).optional(),
-  view: viewSchema.optional(),
-});
-type Ack = z.infer<typeof ackSchema> & { raw: string };
+type Ack = SubmissionAck & { raw: string };
 
 const REGISTER = "convai_llm_register";
 const UPDATE = "convai_llm_update";

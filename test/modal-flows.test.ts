@@ -3,6 +3,7 @@
  * Convai sandbox over real HTTP, for both API path prefixes. Assertions are on what the user sees (ack bodies,
  * views.open / views.update contents, field errors by block_id) and on what reached Convai (path, body).
  */
+
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { ApiPrefix } from "../src/convai/types.js";
@@ -23,36 +24,9 @@ import {
   stateValues,
   viewSubmission,
 } from "./helpers/slack-requests.js";
+import { type Ack, ackSchema, type View, viewSchema } from "./helpers/views.js";
 
 // ---- helpers (kept local: test files may not share modules with each other) ---------------------------------
-
-const elementSchema = z.looseObject({
-  type: z.string(),
-  action_id: z.string().optional(),
-  initial_value: z.string().optional(),
-  initial_option: z.looseObject({ value: z.string() }).optional(),
-  initial_options: z.array(z.looseObject({ value: z.string() })).optional(),
-});
-const blockSchema = z.looseObject({
-  type: z.string(),
-  block_id: z.string().optional(),
-  element: elementSchema.optional(),
-});
-const viewSchema = z.looseObject({
-  type: z.literal("modal"),
-  callback_id: z.string(),
-  title: z.looseObject({ text: z.string() }),
-  private_metadata: z.string().optional(),
-  submit: z.unknown().optional(),
-  blocks: z.array(blockSchema),
-});
-type View = z.infer<typeof viewSchema>;
-const ackSchema = z.looseObject({
-  response_action: z.enum(["errors", "update", "push", "clear"]),
-  errors: z.record(z.string(), z.string()).optional(),
-  view: viewSchema.optional(),
-});
-type Ack = z.infer<typeof ackSchema>;
 
 const SUBMITTED_VIEW_ID = "VSUBMITTED";
 const LOADING_VIEW_ID = "VLOADING";
