@@ -726,6 +726,6 @@ describe("SSRF guard", () => {
       timeoutMs: 300,
     });
     expect(expectFailure(result, "base_url")).toBe("slow-dns.example.com did not answer within 0.3s");
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 });
