@@ -425,7 +425,7 @@ describe("Slack faults", () => {
     expect(logged).toMatchObject({ level: 50, channel: "C0NOTIFY", action: "register", group: GROUP });
   });
 
-  it("views.update fails after the working view: logged with context; the change stands; still serving", async () => {
+  it("views.update fails after the working view: logged with context, the outcome sent as a DM; still serving", async () => {
     bot = await startTestBot({ submitBudgetMs: BUDGET_MS });
     bot.fake.on("views.update", () => ({ body: { ok: false, error: "not_found" } }));
     bot.sandbox.inject({ endpoint: "register", fault: { kind: "delay", ms: 600 } });
@@ -437,7 +437,10 @@ describe("Slack faults", () => {
       current.logLines().some((l) => l.error === "not_found" && l.outcome === "succeeded"),
     );
     const line = bot.logLines().find((l) => l.error === "not_found");
-    expect(line).toMatchObject({ level: 50, userId: MANAGER, modal: "register" });
+    expect(line).toMatchObject({ level: 40, userId: MANAGER, modal: "register" });
+    // The modal is gone, so the outcome goes to the user's DM with the bot.
+    const dm = await bot.fake.waitFor("chat.postMessage", (c) => c.args.channel === MANAGER);
+    expect(String(dm.args.text)).toContain("registered");
     expect(applied(bot, "register")).toBe(true);
     await stillServing(bot);
   });

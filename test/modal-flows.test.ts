@@ -671,6 +671,19 @@ describe("slower than the 3-second window", () => {
     expect(b.sandbox.models().map((m) => m.model_group_name)).toEqual(["acme-llama"]);
   });
 
+  it("register: when the modal was closed meanwhile, the outcome arrives as a direct message", async () => {
+    const b = await bot({ submitBudgetMs: 300 });
+    b.fake.on("views.update", () => ({ body: { ok: false, error: "not_found" } }));
+    b.sandbox.inject({ endpoint: "register", fault: { kind: "delay", ms: 800 } });
+    const ack = await submit(b, CALLBACKS.register, registerValues("/llm-models"), REGISTER_META);
+    expect(textOf(parseView(ack.view))).toContain("Working");
+    const dm = await b.fake.waitFor("chat.postMessage", (c) => c.args.channel === MANAGER, 5000);
+    expect(String(dm.args.text)).toContain("model registered");
+    expect(JSON.stringify(dm.args.blocks)).toContain("acme-llama");
+    expect(JSON.stringify(dm.args)).not.toContain(MODEL_KEY);
+    expect(b.sandbox.models().map((m) => m.model_group_name)).toEqual(["acme-llama"]);
+  });
+
   it.each(PREFIXES)(
     "register with %s: a 409 after the working view restores the form as typed, except api_key",
     async (prefix) => {

@@ -6,7 +6,9 @@ import { slackErrorCode } from "../authz.js";
 import { FORM_FIELDS } from "../convai/types.js";
 import type { Deps } from "../deps.js";
 import type { Actor, ChangeOutcome } from "../service/llm-service.js";
+import { withSandbox } from "../slack/blocks.js";
 import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
+import { mrkdwn } from "../text.js";
 import { decodeMetadata, type ModalMetadata } from "./metadata.js";
 import { failureBlocks, refusalBlocks, successBlocks } from "./outcome.js";
 import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./validate.js";
@@ -278,13 +280,47 @@ async function settle(
   try {
     await client.views.update({ view_id: view.id, view: next });
   } catch (error) {
-    // The user closed the modal or Slack failed: the outcome still stands, so say it in the log.
-    log.error(
+    // Usually the user closed the modal while it worked: the outcome still stands, so it goes to their DM.
+    log.warn(
       { error: slackErrorCode(error), outcome: outcome.ok ? "succeeded" : outcome.reason },
-      "Could not show the outcome with views.update; the user did not see it.",
+      "Could not show the outcome with views.update; sending it as a direct message instead.",
     );
+    await directMessage(deps, client, actor, kind, outcome);
   }
   if (outcome.ok) await deps.onChange(actor);
+}
+
+/** The outcome as a DM from the bot (its Messages tab), for a modal that is gone. */
+async function directMessage(
+  deps: Deps,
+  client: WebClient,
+  actor: Actor,
+  kind: Kind,
+  outcome: ChangeOutcome,
+): Promise<void> {
+  const { title, blocks } = outcome.ok
+    ? successBlocks(outcome, { notifyChannel: deps.config.notifyChannel })
+    : {
+        title: failureTitle(outcome),
+        blocks:
+          outcome.reason === "fields"
+            ? failureBlocks(`Nothing was saved: ${Object.values(outcome.errors).join(" ")}`)
+            : failureBlocks(outcome.message, outcome.transactionID),
+      };
+  const heading = `Your ${kind} of a custom LLM: ${title.toLowerCase()}.`;
+  try {
+    await client.chat.postMessage({
+      channel: actor.userId,
+      text: heading,
+      blocks: withSandbox([{ type: "section", text: mrkdwn(`*${heading}*`) }, ...blocks], deps.view.sandbox),
+      unfurl_links: false,
+    });
+  } catch (error) {
+    deps.logger.error(
+      { userId: actor.userId, error: slackErrorCode(error) },
+      "Could not send the outcome as a direct message either; the user did not see it.",
+    );
+  }
 }
 
 /** The input block_ids a submitted view of this kind has (SPEC §3). */
