@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { buildSync } from "esbuild";
 import ts from "typescript";
 import { Agent, request } from "undici";
 import { z } from "zod";
@@ -29,7 +30,7 @@ const SOURCE_ENTRY: Record<AppKind, string> = {
   baseline: "bench/baseline-process.ts",
 };
 /**
- * Where the children run from: compiled JavaScript, as production runs `node dist/src/app.js`, so neither
+ * Where the children run from: compiled JavaScript, as production runs `node dist/app.mjs`, so neither
  * start-up time nor memory carries a TypeScript loader. Inside node_modules so bare imports resolve.
  */
 const BUILD_ROOT = path.join(ROOT, "node_modules", ".cache", "convai-bench");
@@ -76,8 +77,21 @@ function buildChildren(buildDir: string): Record<AppKind, string> {
   }
   // Inside node_modules a file's package scope stops there; say that these are ES modules.
   writeFileSync(path.join(buildDir, "package.json"), '{ "type": "module", "private": true }\n');
+  // The bot runs bundled, as `npm run build` ships it (dist/app.mjs): the same esbuild options, the same
+  // packages left external. The baseline is a bare Bolt app and runs as plain modules.
+  const botBundle = path.join(buildDir, "bench", "bot-bundle.mjs");
+  buildSync({
+    entryPoints: [path.join(ROOT, SOURCE_ENTRY.bot)],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: botBundle,
+    external: ["@slack/*", "undici", "pino", "pino-pretty"],
+    logLevel: "warning",
+  });
   return {
-    bot: path.join(buildDir, SOURCE_ENTRY.bot.replace(/\.ts$/, ".js")),
+    bot: botBundle,
     baseline: path.join(buildDir, SOURCE_ENTRY.baseline.replace(/\.ts$/, ".js")),
   };
 }

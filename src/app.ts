@@ -1,6 +1,7 @@
 /**
  * The entry point: the only file that reads process.env, starts servers and handles signals.
- * `node dist/src/app.js` runs the bot; `node dist/src/app.js sandbox` serves the Convai sandbox alone.
+ * `node dist/app.mjs` runs the bot (built by `npm run build`); `node dist/app.mjs sandbox` serves the Convai
+ * sandbox alone.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";

@@ -2,13 +2,14 @@
  * The real entry point (src/app.ts) as a child process: configuration errors, start-up against the fake
  * Slack, sandbox mode, /healthz, and SIGTERM with a submission in flight.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { createSandbox, type Sandbox } from "../src/convai/sandbox.js";
 import { type FakeSlack, startFakeSlack } from "./helpers/fake-slack.js";
 import {
@@ -31,8 +32,11 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-function run(env: Record<string, string>, args: string[] = [], cwd = ROOT): Running {
-  const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/app.ts"), ...args], {
+/** How node starts the bot: from source through tsx by default, or a built file. */
+const FROM_SOURCE = ["--import", TSX, join(ROOT, "src/app.ts")];
+
+function run(env: Record<string, string>, args: string[] = [], cwd = ROOT, entry = FROM_SOURCE): Running {
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd,
     // Only what the test gives: nothing from the developer's own environment or .env leaks in.
     env: { PATH: process.env.PATH ?? "", ...env },
@@ -221,6 +225,54 @@ describe("the entry point", () => {
     const updated = fake.callsTo("views.update").map((c) => JSON.stringify(c.args.view));
     expect(updated.some((v) => v.includes("is registered"))).toBe(true);
     expect(sandbox.models().map((m) => m.model_group_name)).toEqual(["inflight"]);
+  });
+
+  it("the production bundle (npm run build's esbuild step) starts and serves", async () => {
+    // The esbuild step exactly as package.json has it, written inside node_modules so the external
+    // packages resolve as they do from dist/.
+    const pkg = z
+      .object({ scripts: z.object({ build: z.string() }) })
+      .parse(JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")));
+    const step = pkg.scripts.build
+      .split("&&")
+      .map((part) => part.trim())
+      .find((part) => part.startsWith("esbuild "));
+    expect(step).toBeDefined();
+    const outfile = join(ROOT, "node_modules", ".cache", "convai-test", `app-${process.pid}.mjs`);
+    cleanup.push(() => rm(outfile, { force: true }));
+    const args = (step ?? "")
+      .split(/\s+/)
+      .slice(1)
+      .map((a) => (a.startsWith("--outfile=") ? `--outfile=${outfile}` : a));
+    expect(args).toContain(`--outfile=${outfile}`);
+    execFileSync(join(ROOT, "node_modules", ".bin", "esbuild"), args, { cwd: ROOT, stdio: "pipe" });
+
+    const fake = await fakeSlack();
+    const dir = await mkdtemp(join(tmpdir(), "convai-bundle-"));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const r = run(
+      {
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_API_URL: fake.apiUrl,
+        PORT: "0",
+        CONVAI_SANDBOX_FILE: join(dir, "state.json"),
+      },
+      [],
+      dir,
+      [outfile],
+    );
+    track(r);
+    const port = await waitForPort(r);
+    expect(r.output()).toContain("SANDBOX MODE");
+    await sendCommand(`http://127.0.0.1:${port}/slack/events`, {
+      text: "list",
+      responseUrl: fake.responseUrl("b"),
+    });
+    const listed = await fake.waitForResponse((res) => res.id === "b", 5000);
+    expect(JSON.stringify(listed.body)).toContain("No custom LLMs are registered yet");
+    r.child.kill("SIGTERM");
+    expect(await r.exited).toBe(0);
   });
 
   it("npm run sandbox's entry serves the API alone and prints the key", async () => {
