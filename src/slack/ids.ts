@@ -33,6 +33,5 @@ export const ACTION = {
   modelOverflow: "convai_model_overflow",
   homeRefresh: "convai_home_refresh",
   homePage: "convai_home_page",
-  listPage: "convai_list_page",
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
