@@ -350,6 +350,6 @@ describe("App Home view: escaping and limits", () => {
     expect(PAGE_ACTION_PATTERN.test(PAGE_ACTION_IDS.prev)).toBe(true);
     expect(PAGE_ACTION_PATTERN.test(PAGE_ACTION_IDS.next)).toBe(true);
     expect(PAGE_ACTION_PATTERN.test(`${ACTION.homePage}x`)).toBe(false);
-    expect(PAGE_ACTION_PATTERN.test(ACTION.listPage)).toBe(false);
+    expect(PAGE_ACTION_PATTERN.test("convai_homepage")).toBe(false);
   });
 });
