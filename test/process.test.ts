@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createSandbox, type Sandbox } from "../src/convai/sandbox.js";
 import { type FakeSlack, startFakeSlack } from "./helpers/fake-slack.js";
+import { startFakeSocketMode } from "./helpers/fake-socket-mode.js";
 import {
   input,
   SIGNING_SECRET,
@@ -273,6 +274,39 @@ describe("the entry point", () => {
     expect(JSON.stringify(listed.body)).toContain("No custom LLMs are registered yet");
     r.child.kill("SIGTERM");
     expect(await r.exited).toBe(0);
+  });
+
+  it("Socket Mode: connects, /healthz 200, SIGTERM closes the socket and exits 0; a refused app token exits 1", async () => {
+    const fake = await fakeSlack();
+    const sm = await startFakeSocketMode();
+    cleanup.push(() => sm.close());
+    fake.socketUrl = sm.url;
+    const env = {
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_APP_TOKEN: "xapp-1-A0PROC-1-PROCESSSECRET",
+      SLACK_API_URL: fake.apiUrl,
+      PORT: "0",
+      CONVAI_SANDBOX_FILE: join(tmpdir(), `sock-${process.pid}-${Date.now()}.json`),
+    };
+    const r = run(env);
+    track(r);
+    const port = await waitForPort(r);
+    expect(r.output()).toContain("Connected to Slack with Socket Mode");
+    const health = await request(`http://127.0.0.1:${port}/healthz`);
+    expect(health.statusCode).toBe(200);
+    await health.body.dump();
+    expect(sm.openSockets).toBe(1);
+    r.child.kill("SIGTERM");
+    expect(await r.exited).toBe(0);
+    await sm.waitForNoSockets();
+
+    fake.socketUrl = undefined;
+    fake.on("apps.connections.open", () => ({ body: { ok: false, error: "invalid_auth" } }));
+    const refused = run(env);
+    track(refused);
+    expect(await refused.exited).toBe(1);
+    expect(refused.output()).toContain("SLACK_APP_TOKEN");
+    expect(refused.output()).not.toContain("PROCESSSECRET");
   });
 
   it("npm run sandbox's entry serves the API alone and prints the key", async () => {
