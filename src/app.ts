@@ -17,7 +17,14 @@ import { createLogger, type Logger } from "./logger.js";
 import { SocketModeStartError } from "./socket-mode.js";
 
 async function main(): Promise<void> {
-  if (existsSync(".env")) process.loadEnvFile(".env");
+  if (existsSync(".env")) {
+    // process.loadEnvFile arrived in Node 20.12; on an older 20.x say so rather than crash.
+    if (typeof process.loadEnvFile === "function") process.loadEnvFile(".env");
+    else
+      process.stderr.write(
+        "Ignoring .env: reading it needs Node.js 20.12 or later; set the variables in the environment.\n",
+      );
+  }
 
   if (process.argv[2] === "sandbox") {
     const { sandbox } = await runSandboxServer(process.env, (line) => process.stdout.write(`${line}\n`));
