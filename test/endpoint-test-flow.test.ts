@@ -501,8 +501,8 @@ describe("register: what the probe sends", () => {
     expect(textOf(viewOf(ack).blocks)).toContain(`• GET \`${llm.url()}/models\` → 200`);
   });
 
-  // BUG (reported): the probe tests the normalised URL, but the URL as typed (with /chat/completions) is what
-  // reaches Convai, which appends /chat/completions again: "Endpoint tested" while Convai holds a broken URL.
+  // Regression: the probe tested the normalised URL while the URL as typed reached Convai, which appends
+  // /chat/completions again, so "Endpoint tested" sat beside a broken saved URL.
   it("a pasted /chat/completions suffix: Convai saves the URL that was tested", async () => {
     const b = await bot();
     const llm = await fakeLlm();
@@ -608,7 +608,7 @@ describe("update with the endpoint test", () => {
     expect(everythingSent(b)).not.toContain(NEW_KEY);
   });
 
-  // BUG (reported), as on register: a new base URL with a pasted suffix is tested without it, saved with it.
+  // Regression, as on register: a new base URL with a pasted suffix was tested without it, saved with it.
   it("a new base URL with a pasted /chat/completions suffix: Convai saves the URL that was tested", async () => {
     const llm = await fakeLlm();
     const b = await seededBot(llm, undefined, "https://old.acme.example/v1");

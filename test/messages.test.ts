@@ -85,8 +85,8 @@ describe("help and unknown", () => {
     expect(reply.text).toContain("/convai-llm list");
   });
 
-  // BUG (reported): the usage lines, the missing-group hint and the list paging hint put `<group>` and
-  // `<filter>` into mrkdwn unescaped; Slack parses them as control sequences and the placeholders vanish.
+  // Regression: `<group>` and `<filter>` in the usage lines and hints went into mrkdwn unescaped, where Slack
+  // parses them as control sequences and the placeholders vanish.
   it.each<[string, () => Reply]>([
     ["help", () => helpMessage(ctx)],
     ["unknown", () => unknownMessage(ctx, "florp", "list")],

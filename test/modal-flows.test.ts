@@ -355,8 +355,8 @@ describe("register: duplicate display name", () => {
     expect(ack.errors?.display_name).toMatch(/display name/i);
   });
 
-  // BUG (reported): /custom-llm has no display_name block; Convai defaults the display name to the group, so a
-  // 409 "Display name already exists" must land on a block the form has. Slack rejects errors for missing blocks.
+  // /custom-llm has no display_name block; Convai defaults the display name to the group, so a 409 "Display
+  // name already exists" must land on a block the form has. Slack rejects errors for missing blocks.
   it("/custom-llm: a display-name 409 lands on a block the form has (model_group_name)", async () => {
     const b = await bot({ prefix: "/custom-llm" });
     await b.sandbox.seed([{ ...seeded, display_name: "acme-llama" }]);
@@ -550,8 +550,8 @@ describe.each(PREFIXES)("update modal with %s", (prefix) => {
     expect(b.sandbox.requests).toHaveLength(before);
   });
 
-  // BUG (reported) with /llm-models: the update form has no model_name block, so an endpoint test that blames
-  // the model name must not come back as `errors.model_name` (Slack rejects errors naming a missing block).
+  // With /llm-models the update form has no model_name block, so an endpoint test that blames the model name
+  // must not come back as `errors.model_name` (Slack rejects errors naming a missing block).
   it("an endpoint test failure never names a block the form lacks", async () => {
     const probe: ProbeFn = async () => ({
       ok: false,
@@ -747,8 +747,8 @@ describe("slower than the 3-second window", () => {
     expect(everythingSent(b)).not.toContain(NEW_KEY);
   });
 
-  // BUG (reported): when the form cannot be rebuilt (the re-read fails), the fallback view says only "Nothing
-  // was saved ... Run the command again" and drops the field error, so the user never learns what was wrong.
+  // When the form cannot be rebuilt (the re-read fails), the fallback view must still carry the field error,
+  // or the user never learns what was wrong.
   it("update: a field error after the working view is still explained when the form cannot be rebuilt", async () => {
     const b = await bot({ submitBudgetMs: 300 });
     await b.sandbox.seed([

@@ -112,7 +112,7 @@ describe("sandbox mode: every message carries the context line", () => {
     expect(sandboxLine(post.args)).toBe(true);
   });
 
-  // BUG (reported): the CONVAI_ALLOWED_TEAMS refusal in create-app.ts acks with `text` only, no blocks.
+  // Regression: the CONVAI_ALLOWED_TEAMS refusal used to ack with `text` only, without the sandbox line.
   it("the refusal for a workspace outside CONVAI_ALLOWED_TEAMS", async () => {
     const b = await bot({ env: { CONVAI_ALLOWED_TEAMS: "T0OTHER" } });
     const { ack } = await command(b, "help");
@@ -120,7 +120,7 @@ describe("sandbox mode: every message carries the context line", () => {
     expect(sandboxLine(ack)).toBe(true);
   });
 
-  // BUG (reported): src/slack/actions.ts answers a refused list-row action with `text` only, no blocks.
+  // Regression: a refused list-row action used to be answered with `text` only, without the sandbox line.
   it("the refusal of a list row's Edit action for a non-manager", async () => {
     const b = await bot();
     const res = await sendInteraction(
