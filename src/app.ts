@@ -6,7 +6,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { WebClient } from "@slack/web-api";
-import { slackErrorCode } from "./authz.js";
 import { type Config, loadConfig } from "./config.js";
 import { createConvaiClient } from "./convai/client.js";
 import { createSandbox } from "./convai/sandbox.js";
@@ -14,6 +13,7 @@ import { runSandboxServer } from "./convai/sandbox-main.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { type BotIdentity, createApp } from "./create-app.js";
 import { createLogger, type Logger } from "./logger.js";
+import { slackErrorCode } from "./slack/authz.js";
 import { SocketModeStartError } from "./socket-mode.js";
 
 async function main(): Promise<void> {

@@ -1,10 +1,10 @@
 import type { KnownBlock } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
-import { slackErrorCode } from "./authz.js";
+import type { ChangeRecord, Notifier, NotifyResult } from "./domain/changes.js";
 import type { Logger } from "./logger.js";
-import type { ChangeRecord, Notifier, NotifyResult } from "./service/llm-service.js";
+import { slackErrorCode } from "./slack/authz.js";
 import { modelFacts, sandboxNote } from "./slack/blocks.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "./text.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "./slack/text.js";
 
 const VERB = { register: "registered", update: "updated", deregister: "deregistered" } as const;
 const EMOJI = { register: ":new:", update: ":pencil2:", deregister: ":wastebasket:" } as const;

@@ -8,9 +8,9 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ProbeFn } from "../src/service/llm-service.js";
+import type { ProbeFn } from "../src/domain/changes.js";
 import { ACTION, CALLBACK, CHECKED_VALUE } from "../src/slack/ids.js";
-import { escapeMrkdwn } from "../src/text.js";
+import { escapeMrkdwn } from "../src/slack/text.js";
 import {
   CONVAI_KEY,
   everythingSent,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { LIMITS } from "../text.js";
+import { LIMITS } from "../slack/text.js";
 import { checkGroupName } from "./validate.js";
 
 /**

@@ -1,10 +1,9 @@
 import type { WebClient } from "@slack/web-api";
-import { slackErrorCode } from "../authz.js";
-import type { Deps } from "../deps.js";
+import { slackErrorCode } from "../slack/authz.js";
+import type { Deps } from "../slack/deps.js";
 import { CALLBACK } from "../slack/ids.js";
 import { encodeMetadata, type ModalMetadata } from "./metadata.js";
-import { failureBlocks } from "./outcome.js";
-import { checkGroupName } from "./validate.js";
+import { failureBlocks } from "./outcome-ui.js";
 import {
   deregisterLoadingModal,
   deregisterModal,
@@ -12,7 +11,8 @@ import {
   registerModal,
   updateLoadingModal,
   updateModal,
-} from "./views.js";
+} from "./ui.js";
+import { checkGroupName } from "./validate.js";
 
 export type OpenRequest =
   | { kind: "register"; group?: string | undefined }

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { SECRET_ENV_PREFIX } from "../config.js";
 import { type ApiPrefix, FORM_FIELDS, type RegisterInput } from "../convai/types.js";
-import { isIpLiteral, isLocalHostname, isPrivateAddress } from "../net/ip.js";
+import { isIpLiteral, isLocalHostname, isPrivateAddress } from "../probe/ip.js";
 import { CHECKED_VALUE, FIELD, type FieldId, UNCENSORED_CHOICE } from "../slack/ids.js";
-import { charLength } from "../text.js";
+import { charLength } from "../slack/text.js";
 
 /** Field limits from SPEC §5, in characters (code points). */
 export const FIELD_LIMITS = {

@@ -1,7 +1,7 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP, type LookupFunction } from "node:net";
 import { Agent } from "undici";
-import { bareAddress, isIpLiteral, isLocalHostname, isPrivateAddress } from "../net/ip.js";
+import { bareAddress, isIpLiteral, isLocalHostname, isPrivateAddress } from "./ip.js";
 
 export type LookupFn = (hostname: string) => Promise<Array<{ address: string; family: 4 | 6 }>>;
 export type GuardResult = { ok: true; address: string; family: 4 | 6 } | { ok: false; reason: string };

@@ -1,6 +1,6 @@
 import type { ContextBlock, KnownBlock, SectionBlock } from "@slack/types";
 import type { ConvaiModel } from "../convai/types.js";
-import { codeSpan, escapeMrkdwn, formatDate, hostOf, LIMITS, mrkdwn, truncate } from "../text.js";
+import { codeSpan, escapeMrkdwn, formatDate, hostOf, LIMITS, mrkdwn, truncate } from "./text.js";
 
 /** The context line every sandbox-mode message and view carries (SPEC §7). */
 export const SANDBOX_NOTICE = "Sandbox mode: changes go to the bot's embedded Convai emulator, not Convai.";

@@ -1,6 +1,6 @@
 import type { WebClient } from "@slack/web-api";
-import type { Config } from "./config.js";
-import type { Logger } from "./logger.js";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
 
 /** A refusal is either the policy (`not_manager`) or a Slack look-up that failed (`lookup_failed`). */
 export type Permission =

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { ConvaiModel } from "../src/convai/types.js";
-import { failureBlocks, notifySummary, probeSummary, successBlocks } from "../src/modals/outcome.js";
-import type { ChangeOutcome, ProbeReport } from "../src/service/llm-service.js";
+import type { ConvaiModel } from "../../src/convai/types.js";
+import type { ChangeOutcome, ProbeReport } from "../../src/domain/changes.js";
+import { failureBlocks, notifySummary, probeSummary, successBlocks } from "../../src/modals/outcome-ui.js";
 
 type Success = Extract<ChangeOutcome, { ok: true }>;
 

@@ -11,8 +11,8 @@ import {
   plainMessage,
   type Reply,
   unknownMessage,
-} from "../src/commands/messages.js";
-import type { ConvaiModel } from "../src/convai/types.js";
+} from "../../src/commands/ui.js";
+import type { ConvaiModel } from "../../src/convai/types.js";
 
 const ctx: MessageContext = { sandbox: false, command: "/convai-llm" };
 const sandboxCtx: MessageContext = { sandbox: true, command: "/convai-llm" };

@@ -1,9 +1,10 @@
 import type { App, RespondArguments, RespondFn } from "@slack/bolt";
-import { slackErrorCode } from "../authz.js";
-import type { Deps } from "../deps.js";
+import { describeFailure } from "../domain/changes.js";
 import { openChangeModal } from "../modals/open.js";
-import { describeFailure } from "../service/llm-service.js";
-import { escapeMrkdwn } from "../text.js";
+import { slackErrorCode } from "../slack/authz.js";
+import type { Deps } from "../slack/deps.js";
+import { escapeMrkdwn } from "../slack/text.js";
+import { parseCommand } from "./parse.js";
 import {
   helpMessage,
   listMessage,
@@ -11,8 +12,7 @@ import {
   plainMessage,
   type Reply,
   unknownMessage,
-} from "./messages.js";
-import { parseCommand } from "./parse.js";
+} from "./ui.js";
 
 const ephemeral = (reply: Reply): RespondArguments => ({
   response_type: "ephemeral",

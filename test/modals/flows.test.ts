@@ -6,9 +6,9 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { ApiPrefix } from "../src/convai/types.js";
-import type { ProbeFn } from "../src/service/llm-service.js";
-import { CHECKED_VALUE } from "../src/slack/ids.js";
+import type { ApiPrefix } from "../../src/convai/types.js";
+import type { ProbeFn } from "../../src/domain/changes.js";
+import { CHECKED_VALUE } from "../../src/slack/ids.js";
 import {
   everythingSent,
   MANAGER,
@@ -16,15 +16,15 @@ import {
   startTestBot,
   type TestBot,
   type TestBotOptions,
-} from "./helpers/bot.js";
+} from "../helpers/bot.js";
 import {
   input,
   sendCommand,
   sendInteraction,
   stateValues,
   viewSubmission,
-} from "./helpers/slack-requests.js";
-import { type Ack, ackSchema, type View, viewSchema } from "./helpers/views.js";
+} from "../helpers/slack-requests.js";
+import { type Ack, ackSchema, type View, viewSchema } from "../helpers/views.js";
 
 // ---- helpers (kept local: test files may not share modules with each other) ---------------------------------
 

@@ -21,7 +21,7 @@ import {
   type FieldId,
   UNCENSORED_CHOICE,
 } from "../slack/ids.js";
-import { charLength, codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../text.js";
+import { charLength, codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
 import { FIELD_LIMITS, type FieldErrors } from "./validate.js";
 
 export interface ViewContext {

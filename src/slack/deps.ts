@@ -1,9 +1,9 @@
+import type { Config } from "../config.js";
+import type { Actor, LlmService } from "../domain/changes.js";
+import type { Logger } from "../logger.js";
+import type { ViewContext } from "../modals/ui.js";
+import type { ValidationContext } from "../modals/validate.js";
 import type { Authorizer } from "./authz.js";
-import type { Config } from "./config.js";
-import type { Logger } from "./logger.js";
-import type { ValidationContext } from "./modals/validate.js";
-import type { ViewContext } from "./modals/views.js";
-import type { Actor, LlmService } from "./service/llm-service.js";
 
 /** What every listener needs; built once in createApp and passed down, never imported as a singleton. */
 export interface Deps {

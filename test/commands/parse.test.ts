@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { levenshtein, nearest, parseCommand, SUBCOMMANDS } from "../src/commands/parse.js";
+import { levenshtein, nearest, parseCommand, SUBCOMMANDS } from "../../src/commands/parse.js";
 
 describe("parseCommand", () => {
   it.each([undefined, "", "   ", "\t\n", "help", "HELP", "  Help  ", "?", "help me please"])(

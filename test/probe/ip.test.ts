@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bareAddress, isIpLiteral, isLocalHostname, isPrivateAddress } from "../src/net/ip.js";
+import { bareAddress, isIpLiteral, isLocalHostname, isPrivateAddress } from "../../src/probe/ip.js";
 
 describe("isPrivateAddress", () => {
   const privateCases: Array<[string, string]> = [

@@ -7,8 +7,8 @@ import {
 } from "node:http";
 import { request } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createPinnedAgent, type LookupFn, resolvePublicAddress } from "../src/probe/guard.js";
-import { normaliseBaseUrl, type ProbeInput, type ProbeResult, probeEndpoint } from "../src/probe/probe.js";
+import { createPinnedAgent, type LookupFn, resolvePublicAddress } from "../../src/probe/guard.js";
+import { normaliseBaseUrl, type ProbeInput, type ProbeResult, probeEndpoint } from "../../src/probe/probe.js";
 
 const KEY = "sk-test-SECRET-0123456789abcdef";
 const MODEL = "llama-3-8b";

@@ -1,6 +1,6 @@
 import type { InputBlock, KnownBlock, ModalView } from "@slack/types";
 import { describe, expect, it } from "vitest";
-import type { ApiPrefix, ConvaiModel } from "../src/convai/types.js";
+import type { ApiPrefix, ConvaiModel } from "../../src/convai/types.js";
 import {
   deregisterLoadingModal,
   deregisterModal,
@@ -12,9 +12,9 @@ import {
   updateModal,
   type ViewContext,
   workingModal,
-} from "../src/modals/views.js";
-import { CALLBACK, CHECKED_VALUE } from "../src/slack/ids.js";
-import { charLength } from "../src/text.js";
+} from "../../src/modals/ui.js";
+import { CALLBACK, CHECKED_VALUE } from "../../src/slack/ids.js";
+import { charLength } from "../../src/slack/text.js";
 
 const PREFIXES: ApiPrefix[] = ["/llm-models", "/custom-llm"];
 const META = JSON.stringify({ v: 1, group: "my-group" });

@@ -4,9 +4,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ACTION, CALLBACK } from "../src/slack/ids.js";
-import { MANAGER, MEMBER, startTestBot, type TestBot, type TestBotOptions } from "./helpers/bot.js";
-import type { SlackCall } from "./helpers/fake-slack.js";
+import { ACTION, CALLBACK } from "../../src/slack/ids.js";
+import { MANAGER, MEMBER, startTestBot, type TestBot, type TestBotOptions } from "../helpers/bot.js";
+import type { SlackCall } from "../helpers/fake-slack.js";
 import {
   appHomeOpened,
   blockAction,
@@ -15,7 +15,7 @@ import {
   sendInteraction,
   stateValues,
   viewSubmission,
-} from "./helpers/slack-requests.js";
+} from "../helpers/slack-requests.js";
 
 let t: TestBot | undefined;
 afterEach(async () => {

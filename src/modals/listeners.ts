@@ -2,16 +2,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { App, ViewOutput, ViewResponseAction, ViewSubmitAction } from "@slack/bolt";
 import type { KnownBlock, ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
-import { slackErrorCode } from "../authz.js";
 import { FORM_FIELDS } from "../convai/types.js";
-import type { Deps } from "../deps.js";
-import type { Actor, ChangeOutcome } from "../service/llm-service.js";
+import type { Actor, ChangeOutcome } from "../domain/changes.js";
+import { slackErrorCode } from "../slack/authz.js";
 import { withSandbox } from "../slack/blocks.js";
+import type { Deps } from "../slack/deps.js";
 import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
-import { mrkdwn } from "../text.js";
+import { mrkdwn } from "../slack/text.js";
 import { decodeMetadata, type ModalMetadata } from "./metadata.js";
-import { failureBlocks, refusalBlocks, successBlocks } from "./outcome.js";
-import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./validate.js";
+import { failureBlocks, refusalBlocks, successBlocks } from "./outcome-ui.js";
 import {
   deregisterModal,
   messageModal,
@@ -20,7 +19,8 @@ import {
   type UpdatePrefill,
   updateModal,
   workingModal,
-} from "./views.js";
+} from "./ui.js";
+import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./validate.js";
 
 const WORKING_TEXT = {
   register: "Registering the model with Convai (and testing the endpoint first, when asked).",

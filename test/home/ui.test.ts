@@ -1,8 +1,8 @@
 import type { HomeView } from "@slack/types";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { ConvaiModel } from "../src/convai/types.js";
-import { parsePage } from "../src/home/home.js";
+import type { ConvaiModel } from "../../src/convai/types.js";
+import { parsePage } from "../../src/home/listeners.js";
 import {
   HOME_CHROME_BLOCKS,
   HOME_PAGE_SIZE,
@@ -11,10 +11,10 @@ import {
   PAGE_ACTION_IDS,
   PAGE_ACTION_PATTERN,
   pageOf,
-} from "../src/home/views.js";
-import { sandboxNote } from "../src/slack/blocks.js";
-import { ACTION } from "../src/slack/ids.js";
-import { charLength, LIMITS } from "../src/text.js";
+} from "../../src/home/ui.js";
+import { sandboxNote } from "../../src/slack/blocks.js";
+import { ACTION } from "../../src/slack/ids.js";
+import { charLength, LIMITS } from "../../src/slack/text.js";
 
 const POLICY = "the users listed in CONVAI_MANAGERS (<@U0MANAGER>)";
 

@@ -1,9 +1,9 @@
 import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, SectionBlock } from "@slack/types";
-import { filterModels, modelRowSection } from "../commands/messages.js";
+import { filterModels, modelRowSection } from "../commands/ui.js";
 import type { ApiPrefix, ConvaiModel } from "../convai/types.js";
 import { sandboxContextBlock } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
-import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../text.js";
+import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
 
 /**
  * The App Home tab, built as a pure function of what the bot knows at publish time. Slack allows 100

@@ -6,9 +6,9 @@
  * flight, and Slack's own failures.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Fault } from "../src/convai/sandbox.js";
-import { CALLBACK } from "../src/slack/ids.js";
-import { MANAGER, startTestBot, type TestBot } from "./helpers/bot.js";
+import type { Fault } from "../../src/convai/sandbox.js";
+import { CALLBACK } from "../../src/slack/ids.js";
+import { MANAGER, startTestBot, type TestBot } from "../helpers/bot.js";
 import {
   input,
   type SlackHttpResponse,
@@ -16,7 +16,7 @@ import {
   sendInteraction,
   stateValues,
   viewSubmission,
-} from "./helpers/slack-requests.js";
+} from "../helpers/slack-requests.js";
 
 const TIMEOUT_MS = 1000;
 const BUDGET_MS = 300;

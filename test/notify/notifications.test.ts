@@ -4,9 +4,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { CHECKED_VALUE } from "../src/slack/ids.js";
-import { everythingSent, MANAGER, startTestBot, type TestBot, type TestBotOptions } from "./helpers/bot.js";
-import { input, sendInteraction, stateValues, viewSubmission } from "./helpers/slack-requests.js";
+import { CHECKED_VALUE } from "../../src/slack/ids.js";
+import { everythingSent, MANAGER, startTestBot, type TestBot, type TestBotOptions } from "../helpers/bot.js";
+import { input, sendInteraction, stateValues, viewSubmission } from "../helpers/slack-requests.js";
 
 const NOTIFY = "C0NOTIFY";
 const MODEL_KEY = "sk-model-SECRET-notify-1";

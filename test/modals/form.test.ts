@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { ApiPrefix } from "../src/convai/types.js";
-import { decodeMetadata, encodeMetadata, type ModalMetadata } from "../src/modals/metadata.js";
+import type { ApiPrefix } from "../../src/convai/types.js";
+import { decodeMetadata, encodeMetadata, type ModalMetadata } from "../../src/modals/metadata.js";
 import {
   checkBaseUrl,
   checkDisplayName,
@@ -12,8 +12,8 @@ import {
   readUpdateForm,
   resolveApiKey,
   type ValidationContext,
-} from "../src/modals/validate.js";
-import { CHECKED_VALUE } from "../src/slack/ids.js";
+} from "../../src/modals/validate.js";
+import { CHECKED_VALUE } from "../../src/slack/ids.js";
 
 const SECRET_VALUE = "sk-from-env-0123456789";
 const secrets = new Map([

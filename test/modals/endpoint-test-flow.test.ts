@@ -8,12 +8,12 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { probeEndpoint } from "../src/probe/probe.js";
-import type { ProbeFn } from "../src/service/llm-service.js";
-import { CHECKED_VALUE } from "../src/slack/ids.js";
-import { everythingSent, MANAGER, startTestBot, type TestBot, type TestBotOptions } from "./helpers/bot.js";
-import { input, sendInteraction, stateValues, viewSubmission } from "./helpers/slack-requests.js";
-import { ackSchema, type Ack as SubmissionAck, type View, viewSchema } from "./helpers/views.js";
+import type { ProbeFn } from "../../src/domain/changes.js";
+import { probeEndpoint } from "../../src/probe/probe.js";
+import { CHECKED_VALUE } from "../../src/slack/ids.js";
+import { everythingSent, MANAGER, startTestBot, type TestBot, type TestBotOptions } from "../helpers/bot.js";
+import { input, sendInteraction, stateValues, viewSubmission } from "../helpers/slack-requests.js";
+import { ackSchema, type Ack as SubmissionAck, type View, viewSchema } from "../helpers/views.js";
 
 // ---- a fake OpenAI-compatible server -------------------------------------------------------------------------
 

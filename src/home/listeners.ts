@@ -2,12 +2,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { App, BlockAction } from "@slack/bolt";
 import type { WebClient } from "@slack/web-api";
 import { z } from "zod";
-import { slackErrorCode } from "../authz.js";
-import type { Deps } from "../deps.js";
-import { type Actor, describeFailure } from "../service/llm-service.js";
+import { type Actor, describeFailure } from "../domain/changes.js";
+import { slackErrorCode } from "../slack/authz.js";
+import type { Deps } from "../slack/deps.js";
 import { ACTION } from "../slack/ids.js";
-import { hostOf } from "../text.js";
-import { type HomeAccess, type HomeState, homeView, MAX_PAGE, PAGE_ACTION_PATTERN } from "./views.js";
+import { hostOf } from "../slack/text.js";
+import { type HomeAccess, type HomeState, homeView, MAX_PAGE, PAGE_ACTION_PATTERN } from "./ui.js";
 
 /** When Convai has not answered by then, the Home shows a loading state instead of a blank or stale page. */
 export const LOADING_AFTER_MS = 1000;

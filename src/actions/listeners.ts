@@ -1,14 +1,14 @@
 import type { App, BlockAction, BlockElementAction } from "@slack/bolt";
 import type { KnownBlock } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
-import { slackErrorCode } from "../authz.js";
-import { MODEL_BLOCK_PREFIX, plainMessage } from "../commands/messages.js";
-import type { Deps } from "../deps.js";
+import { MODEL_BLOCK_PREFIX, plainMessage } from "../commands/ui.js";
 import { type OpenRequest, openChangeModal } from "../modals/open.js";
-import { failureBlocks, refusalBlocks } from "../modals/outcome.js";
-import { messageModal } from "../modals/views.js";
-import { escapeMrkdwn } from "../text.js";
-import { ACTION, CALLBACK } from "./ids.js";
+import { failureBlocks, refusalBlocks } from "../modals/outcome-ui.js";
+import { messageModal } from "../modals/ui.js";
+import { slackErrorCode } from "../slack/authz.js";
+import type { Deps } from "../slack/deps.js";
+import { ACTION, CALLBACK } from "../slack/ids.js";
+import { escapeMrkdwn } from "../slack/text.js";
 
 /** Which modal a button or overflow choice asks for; undefined for anything forged or unknown. */
 export function requestFromAction(action: BlockElementAction): OpenRequest | undefined {

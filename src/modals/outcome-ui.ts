@@ -1,7 +1,7 @@
 import type { KnownBlock } from "@slack/types";
-import type { ChangeOutcome, NotifyResult, ProbeReport } from "../service/llm-service.js";
+import type { ChangeOutcome, NotifyResult, ProbeReport } from "../domain/changes.js";
 import { modelFacts } from "../slack/blocks.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../text.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
 
 type Success = Extract<ChangeOutcome, { ok: true }>;
 

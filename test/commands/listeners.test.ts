@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { MANAGER, MEMBER, startTestBot, type TestBot, type TestBotOptions } from "./helpers/bot.js";
-import { sendCommand } from "./helpers/slack-requests.js";
+import { MANAGER, MEMBER, startTestBot, type TestBot, type TestBotOptions } from "../helpers/bot.js";
+import { sendCommand } from "../helpers/slack-requests.js";
 
 const messageSchema = z.looseObject({
   response_type: z.literal("ephemeral"),

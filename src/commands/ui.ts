@@ -2,7 +2,7 @@ import type { KnownBlock, SectionBlock } from "@slack/types";
 import type { ConvaiModel } from "../convai/types.js";
 import { modelRow, withSandbox } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, plainText, truncate } from "../text.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, plainText, truncate } from "../slack/text.js";
 import type { Subcommand } from "./parse.js";
 
 export interface Reply {

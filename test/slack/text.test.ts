@@ -9,7 +9,7 @@ import {
   mrkdwn,
   plainText,
   truncate,
-} from "../src/text.js";
+} from "../../src/slack/text.js";
 
 describe("escapeMrkdwn", () => {
   it("escapes &, < and > so mentions and links are inert", () => {

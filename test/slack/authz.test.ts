@@ -5,9 +5,9 @@
 import { Writable } from "node:stream";
 import { LogLevel, WebClient } from "@slack/web-api";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type Authorizer, createAuthorizer } from "../src/authz.js";
-import { createLogger } from "../src/logger.js";
-import { type FakeSlack, startFakeSlack } from "./helpers/fake-slack.js";
+import { createLogger } from "../../src/logger.js";
+import { type Authorizer, createAuthorizer } from "../../src/slack/authz.js";
+import { type FakeSlack, startFakeSlack } from "../helpers/fake-slack.js";
 
 const ADMIN = "U0ADMIN";
 const OWNER = "U0OWNER";
