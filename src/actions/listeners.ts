@@ -2,11 +2,11 @@ import type { App, BlockAction, BlockElementAction } from "@slack/bolt";
 import type { KnownBlock } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import { MODEL_BLOCK_PREFIX, plainMessage } from "../commands/ui.js";
+import type { Deps } from "../deps.js";
 import { type OpenRequest, openChangeModal } from "../modals/open.js";
 import { failureBlocks, refusalBlocks } from "../modals/outcome-ui.js";
 import { messageModal } from "../modals/ui.js";
 import { slackErrorCode } from "../slack/authz.js";
-import type { Deps } from "../slack/deps.js";
 import { ACTION, CALLBACK } from "../slack/ids.js";
 import { escapeMrkdwn } from "../slack/text.js";
 

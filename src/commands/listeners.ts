@@ -1,8 +1,8 @@
 import type { App, RespondArguments, RespondFn } from "@slack/bolt";
+import type { Deps } from "../deps.js";
 import { describeFailure } from "../domain/changes.js";
 import { openChangeModal } from "../modals/open.js";
 import { slackErrorCode } from "../slack/authz.js";
-import type { Deps } from "../slack/deps.js";
 import { escapeMrkdwn } from "../slack/text.js";
 import { parseCommand } from "./parse.js";
 import {

@@ -3,10 +3,10 @@ import type { App, ViewOutput, ViewResponseAction, ViewSubmitAction } from "@sla
 import type { KnownBlock, ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import { FORM_FIELDS } from "../convai/types.js";
+import type { Deps } from "../deps.js";
 import type { Actor, ChangeOutcome } from "../domain/changes.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { withSandbox } from "../slack/blocks.js";
-import type { Deps } from "../slack/deps.js";
 import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
 import { mrkdwn } from "../slack/text.js";
 import { decodeMetadata, type ModalMetadata } from "./metadata.js";

@@ -1,6 +1,6 @@
 import type { WebClient } from "@slack/web-api";
+import type { Deps } from "../deps.js";
 import { slackErrorCode } from "../slack/authz.js";
-import type { Deps } from "../slack/deps.js";
 import { CALLBACK } from "../slack/ids.js";
 import { encodeMetadata, type ModalMetadata } from "./metadata.js";
 import { failureBlocks } from "./outcome-ui.js";

@@ -1,0 +1,61 @@
+import type { WebClient } from "@slack/web-api";
+import type { Config } from "./config.js";
+import type { ConvaiClient } from "./convai/types.js";
+import type { Actor, LlmService } from "./domain/changes.js";
+import { createLlmService, type ProbeFn } from "./domain/changes.js";
+import type { Logger } from "./logger.js";
+import type { ViewContext } from "./modals/ui.js";
+import type { ValidationContext } from "./modals/validate.js";
+import { createNotifier } from "./notify.js";
+import { probeEndpoint } from "./probe/probe.js";
+import type { Authorizer } from "./slack/authz.js";
+import { createAuthorizer } from "./slack/authz.js";
+
+/** What every listener needs; built once in createApp and passed down, never imported as a singleton. */
+export interface Deps {
+  config: Config;
+  logger: Logger;
+  service: LlmService;
+  authz: Authorizer;
+  view: ViewContext;
+  validation: ValidationContext;
+  /** The slash command's name as configured in the manifest. */
+  command: string;
+  /** How long a submission may work before the modal switches to its "working" view. */
+  submitBudgetMs: number;
+  /** Called after every change made through the bot (App Home republish). */
+  onChange: (actor: Actor) => Promise<void>;
+}
+
+/** The services behind the listeners, each given what it needs and nothing more. */
+export function createDeps(options: {
+  config: Config;
+  logger: Logger;
+  convai: ConvaiClient;
+  sandbox: boolean;
+  client: WebClient;
+  probe?: ProbeFn | undefined;
+  command: string;
+  submitBudgetMs?: number | undefined;
+  onChange: Deps["onChange"];
+}): Deps {
+  const { config, logger, convai, client, sandbox } = options;
+  const notify = createNotifier({ client, channel: config.notifyChannel, sandbox, logger });
+  return {
+    config,
+    logger,
+    service: createLlmService({
+      convai,
+      probe: options.probe ?? probeEndpoint,
+      notify,
+      allowPrivateUrls: config.allowPrivateUrls,
+      logger,
+    }),
+    authz: createAuthorizer({ config, client, logger }),
+    view: { prefix: convai.prefix, sandbox },
+    validation: { prefix: convai.prefix, allowPrivateUrls: config.allowPrivateUrls, secrets: config.secrets },
+    command: options.command,
+    submitBudgetMs: options.submitBudgetMs ?? 2200,
+    onChange: options.onChange,
+  };
+}

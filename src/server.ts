@@ -1,0 +1,132 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { Socket } from "node:net";
+import type { AnyMiddlewareArgs, Middleware } from "@slack/bolt";
+import type { Logger } from "./logger.js";
+
+/**
+ * The process-facing side of the bot: the HTTP server (Slack's events in HTTP mode, `/healthz` in both
+ * modes), the count of requests in flight, and a bounded drain on stop. Nothing here knows a feature.
+ */
+export interface Lifecycle {
+  /** Bolt middleware that counts a request in flight until its listener has finished. */
+  readonly track: Middleware<AnyMiddlewareArgs>;
+  /** Listens on `port`; `slack` serves everything but /healthz (HTTP mode), else those get 404. */
+  listen(port: number, slack?: RequestListener): Promise<number>;
+  /** Stops taking requests and waits for those in flight, up to the drain bound. */
+  drain(): Promise<void>;
+  /** Closes the HTTP server and every connection left open; call after drain(). */
+  close(): Promise<void>;
+  readonly stopping: boolean;
+  readonly healthy: boolean;
+  readonly inFlight: number;
+}
+
+export interface LifecycleOptions {
+  logger: Logger;
+  /** Extra condition for health besides "not stopping" (Socket Mode: connected to Slack). */
+  connected: () => boolean;
+  /** Why /healthz is 503 while not stopping. */
+  disconnectedReason: string;
+  /** How long drain() waits for in-flight requests. */
+  drainMs: number;
+}
+
+export function createLifecycle(options: LifecycleOptions): Lifecycle {
+  const { logger: log } = options;
+  let inFlight = 0;
+  let stopping = false;
+  const drained: Array<() => void> = [];
+  let server: Server | undefined;
+  const sockets = new Set<Socket>();
+  let closed: Promise<void> = Promise.resolve();
+  const isHealthy = () => !stopping && options.connected();
+
+  function health(res: ServerResponse) {
+    const ok = isHealthy();
+    res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify(
+        ok ? { ok: true } : { ok: false, reason: stopping ? "stopping" : options.disconnectedReason },
+      ),
+    );
+  }
+
+  function handler(slack: RequestListener | undefined) {
+    return (req: IncomingMessage, res: ServerResponse) => {
+      if (req.method === "GET" && req.url?.split("?")[0] === "/healthz") return health(res);
+      if (!slack) {
+        res.writeHead(404).end();
+        return;
+      }
+      if (stopping) {
+        res.writeHead(503, { connection: "close" }).end();
+        return;
+      }
+      slack(req, res);
+    };
+  }
+
+  return {
+    track: async ({ next }) => {
+      inFlight += 1;
+      try {
+        await next();
+      } finally {
+        inFlight -= 1;
+        if (inFlight === 0) for (const resolve of drained.splice(0)) resolve();
+      }
+    },
+    listen(port, slack) {
+      const created = createServer(handler(slack));
+      server = created;
+      created.on("connection", (socket) => {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+      });
+      return new Promise((resolve, reject) => {
+        created.once("error", reject);
+        created.listen(port, () => {
+          created.off("error", reject);
+          const address = created.address();
+          resolve(typeof address === "object" && address !== null ? address.port : port);
+        });
+      });
+    },
+    async drain() {
+      stopping = true;
+      log.info({ inFlight }, "Stopping: no new requests are taken; finishing those in flight.");
+      if (server) {
+        const current = server;
+        closed = new Promise<void>((resolve) => current.close(() => resolve()));
+        current.closeIdleConnections();
+      }
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => drained.push(resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, options.drainMs).unref()),
+        ]);
+        if (inFlight > 0)
+          log.warn({ inFlight }, "Stopped with requests still in flight after the drain deadline.");
+      }
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+    get stopping() {
+      return stopping;
+    },
+    get healthy() {
+      return isHealthy();
+    },
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}
