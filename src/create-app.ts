@@ -5,7 +5,7 @@ import { registerCommands } from "./commands/listeners.js";
 import type { Config } from "./config.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { createDeps, type Deps } from "./deps.js";
-import type { ProbeFn } from "./domain/changes.js";
+import type { ProbeFn } from "./domain/outcome.js";
 import { registerFallbacks, teamGuard } from "./guards.js";
 import { type HomeController, registerHome } from "./home/listeners.js";
 import type { Logger } from "./logger.js";

@@ -1,11 +1,11 @@
 import type { WebClient } from "@slack/web-api";
 import type { Config } from "./config.js";
 import type { ConvaiClient } from "./convai/types.js";
-import type { Actor, LlmService } from "./domain/changes.js";
-import { createLlmService, type ProbeFn } from "./domain/changes.js";
+import { createLlmService } from "./domain/changes.js";
+import type { Actor, LlmService, ProbeFn } from "./domain/outcome.js";
 import type { Logger } from "./logger.js";
+import type { ValidationContext } from "./modals/form.js";
 import type { ViewContext } from "./modals/ui.js";
-import type { ValidationContext } from "./modals/validate.js";
 import { createNotifier } from "./notify.js";
 import { probeEndpoint } from "./probe/probe.js";
 import type { Authorizer } from "./slack/authz.js";

@@ -1,6 +1,6 @@
 import type { KnownBlock } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
-import type { ChangeRecord, Notifier, NotifyResult } from "./domain/changes.js";
+import type { ChangeRecord, Notifier, NotifyResult } from "./domain/outcome.js";
 import type { Logger } from "./logger.js";
 import { slackErrorCode } from "./slack/authz.js";
 import { modelFacts, sandboxNote } from "./slack/blocks.js";

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ProbeFn } from "../src/domain/changes.js";
+import type { ProbeFn } from "../src/domain/outcome.js";
 import { ACTION, CALLBACK, CHECKED_VALUE } from "../src/slack/ids.js";
 import { escapeMrkdwn } from "../src/slack/text.js";
 import {

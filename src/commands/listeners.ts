@@ -1,6 +1,6 @@
 import type { App, RespondArguments, RespondFn } from "@slack/bolt";
 import type { Deps } from "../deps.js";
-import { describeFailure } from "../domain/changes.js";
+import { describeFailure } from "../domain/outcome.js";
 import { openChangeModal } from "../modals/open.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { escapeMrkdwn } from "../slack/text.js";

@@ -3,7 +3,7 @@ import type { App, BlockAction } from "@slack/bolt";
 import type { WebClient } from "@slack/web-api";
 import { z } from "zod";
 import type { Deps } from "../deps.js";
-import { type Actor, describeFailure } from "../domain/changes.js";
+import { type Actor, describeFailure } from "../domain/outcome.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { ACTION } from "../slack/ids.js";
 import { hostOf } from "../slack/text.js";

@@ -4,11 +4,12 @@ import type { KnownBlock, ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import { FORM_FIELDS } from "../convai/types.js";
 import type { Deps } from "../deps.js";
-import type { Actor, ChangeOutcome } from "../domain/changes.js";
+import type { Actor, ChangeOutcome } from "../domain/outcome.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { withSandbox } from "../slack/blocks.js";
 import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
 import { mrkdwn } from "../slack/text.js";
+import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./form.js";
 import { decodeMetadata, type ModalMetadata } from "./metadata.js";
 import { failureBlocks, refusalBlocks, successBlocks } from "./outcome-ui.js";
 import {
@@ -20,7 +21,6 @@ import {
   updateModal,
   workingModal,
 } from "./ui.js";
-import { type FieldErrors, readDeregisterForm, readRegisterForm, readUpdateForm } from "./validate.js";
 
 const WORKING_TEXT = {
   register: "Registering the model with Convai (and testing the endpoint first, when asked).",

@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { checkGroupName } from "../domain/fields.js";
 import { LIMITS } from "../slack/text.js";
-import { checkGroupName } from "./validate.js";
 
 /**
  * What a modal carries between opening and submission. The bot keeps no state of its own (SPEC §6),

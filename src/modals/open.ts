@@ -1,5 +1,6 @@
 import type { WebClient } from "@slack/web-api";
 import type { Deps } from "../deps.js";
+import { checkGroupName } from "../domain/fields.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { CALLBACK } from "../slack/ids.js";
 import { encodeMetadata, type ModalMetadata } from "./metadata.js";
@@ -12,7 +13,6 @@ import {
   updateLoadingModal,
   updateModal,
 } from "./ui.js";
-import { checkGroupName } from "./validate.js";
 
 export type OpenRequest =
   | { kind: "register"; group?: string | undefined }

@@ -1,5 +1,5 @@
 import type { KnownBlock } from "@slack/types";
-import type { ChangeOutcome, NotifyResult, ProbeReport } from "../domain/changes.js";
+import type { ChangeOutcome, NotifyResult, ProbeReport } from "../domain/outcome.js";
 import { modelFacts } from "../slack/blocks.js";
 import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
 

@@ -12,6 +12,7 @@ import type {
 } from "@slack/types";
 import { SECRET_ENV_PREFIX } from "../config.js";
 import { type ApiPrefix, type ConvaiModel, DEFAULT_BASE_URL, FORM_FIELDS } from "../convai/types.js";
+import { FIELD_LIMITS } from "../domain/fields.js";
 import { modelFacts, SANDBOX_NOTICE, sandboxContextBlock, uncensoredLabel } from "../slack/blocks.js";
 import {
   CALLBACK,
@@ -22,7 +23,7 @@ import {
   UNCENSORED_CHOICE,
 } from "../slack/ids.js";
 import { charLength, codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
-import { FIELD_LIMITS, type FieldErrors } from "./validate.js";
+import type { FieldErrors } from "./form.js";
 
 export interface ViewContext {
   prefix: ApiPrefix;

@@ -1,7 +1,10 @@
 import { performance } from "node:perf_hooks";
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
+import { normaliseBaseUrl } from "../domain/fields.js";
 import { createPinnedAgent, type LookupFn, resolvePublicAddress } from "./guard.js";
+
+export { normaliseBaseUrl };
 
 export interface ProbeInput {
   baseUrl: string;
@@ -31,21 +34,6 @@ const DEFAULT_TIMEOUT_MS = 8_000;
 const DEFAULT_MAX_BODY_BYTES = 65_536;
 /** Longest piece of an endpoint's own error text quoted back to the user. */
 const MAX_DETAIL_CHARS = 200;
-
-const PASTED_SUFFIXES = ["/chat/completions", "/completions", "/models"];
-
-/** Trims, drops trailing slashes and one pasted endpoint suffix. Never adds /v1: that is the user's call. */
-export function normaliseBaseUrl(raw: string): string {
-  const trimmed = raw.trim();
-  // A query (Azure's ?api-version=...) stays; only the path before it is normalised.
-  const q = trimmed.indexOf("?");
-  const query = q === -1 ? "" : trimmed.slice(q);
-  let path = (q === -1 ? trimmed : trimmed.slice(0, q)).replace(/\/+$/, "");
-  const lower = path.toLowerCase();
-  const suffix = PASTED_SUFFIXES.find((s) => lower.endsWith(s));
-  if (suffix !== undefined) path = path.slice(0, -suffix.length).replace(/\/+$/, "");
-  return path + query;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Response parsing

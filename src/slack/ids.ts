@@ -1,3 +1,5 @@
+import { API_FIELD } from "../domain/fields.js";
+
 /**
  * Every callback_id, block_id and action_id the bot uses. The modal ids are a fixed contract (SPEC §3):
  * operators and tests rely on them, so they live here and nowhere else.
@@ -11,12 +13,7 @@ export type CallbackId = (typeof CALLBACK)[keyof typeof CALLBACK];
 
 /** Input block ids are the Convai API field names; each input's action_id equals its block_id. */
 export const FIELD = {
-  model_group_name: "model_group_name",
-  model_name: "model_name",
-  display_name: "display_name",
-  api_key: "api_key",
-  base_url: "base_url",
-  is_uncensored: "is_uncensored",
+  ...API_FIELD,
   verify: "verify",
   confirm_group_name: "confirm_group_name",
 } as const;

@@ -1,3 +1,5 @@
+export { charLength } from "../domain/fields.js";
+
 import type { MrkdwnElement, PlainTextElement } from "@slack/types";
 
 /**
@@ -45,11 +47,6 @@ export function escapeMrkdwn(s: string): string {
 }
 
 /** Length in code points, so an emoji counts as one character and is never split in half. */
-export function charLength(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-}
 
 /** Cuts `s` to at most `max` code points, ending with "…" when anything was cut. */
 export function truncate(s: string, max: number): string {

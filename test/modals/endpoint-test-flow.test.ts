@@ -8,7 +8,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ProbeFn } from "../../src/domain/changes.js";
+import type { ProbeFn } from "../../src/domain/outcome.js";
 import { probeEndpoint } from "../../src/probe/probe.js";
 import { CHECKED_VALUE } from "../../src/slack/ids.js";
 import { everythingSent, MANAGER, startTestBot, type TestBot, type TestBotOptions } from "../helpers/bot.js";

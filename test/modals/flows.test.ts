@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { ApiPrefix } from "../../src/convai/types.js";
-import type { ProbeFn } from "../../src/domain/changes.js";
+import type { ProbeFn } from "../../src/domain/outcome.js";
 import { CHECKED_VALUE } from "../../src/slack/ids.js";
 import {
   everythingSent,

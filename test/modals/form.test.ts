@@ -1,18 +1,20 @@
 import { describe, expect, it } from "vitest";
 import type { ApiPrefix } from "../../src/convai/types.js";
-import { decodeMetadata, encodeMetadata, type ModalMetadata } from "../../src/modals/metadata.js";
 import {
   checkBaseUrl,
   checkDisplayName,
   checkGroupName,
   checkModelName,
+  resolveApiKey,
+} from "../../src/domain/fields.js";
+import {
   type FieldErrors,
   readDeregisterForm,
   readRegisterForm,
   readUpdateForm,
-  resolveApiKey,
   type ValidationContext,
-} from "../../src/modals/validate.js";
+} from "../../src/modals/form.js";
+import { decodeMetadata, encodeMetadata, type ModalMetadata } from "../../src/modals/metadata.js";
 import { CHECKED_VALUE } from "../../src/slack/ids.js";
 
 const SECRET_VALUE = "sk-from-env-0123456789";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ConvaiModel } from "../../src/convai/types.js";
-import type { ChangeOutcome, ProbeReport } from "../../src/domain/changes.js";
+import type { ChangeOutcome, ProbeReport } from "../../src/domain/outcome.js";
 import { failureBlocks, notifySummary, probeSummary, successBlocks } from "../../src/modals/outcome-ui.js";
 
 type Success = Extract<ChangeOutcome, { ok: true }>;
