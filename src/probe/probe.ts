@@ -395,7 +395,8 @@ async function runProbe(input: ProbeInput, scrub: (text: string) => string): Pro
       };
     } catch (err) {
       step.latencyMs = Math.round(performance.now() - started);
-      if (signal.aborted) {
+      // undici's own headers timeout is set to the same bound and may fire first under load.
+      if (signal.aborted || errorCode(err) === "UND_ERR_HEADERS_TIMEOUT") {
         step.note = "timed out";
         return { kind: "failed", message: `${shownHost} did not answer within ${formatSeconds(timeoutMs)}` };
       }
