@@ -11,8 +11,15 @@ import type {
   URLInput,
 } from "@slack/types";
 import { SECRET_ENV_PREFIX } from "../config.js";
-import { type ApiPrefix, type ConvaiModel, DEFAULT_BASE_URL, FORM_FIELDS } from "../convai/types.js";
+import {
+  type ApiPrefix,
+  type ConvaiModel,
+  DEFAULT_BASE_URL,
+  FORM_FIELDS,
+  type RegisterInput,
+} from "../convai/types.js";
 import { FIELD_LIMITS } from "../domain/fields.js";
+import type { UpdateRequest } from "../domain/outcome.js";
 import { modelFacts, SANDBOX_NOTICE, sandboxContextBlock, uncensoredLabel } from "../slack/blocks.js";
 import {
   CALLBACK,
@@ -465,4 +472,27 @@ export function messageModal(
   blocks: KnownBlock[],
 ): ModalView {
   return modal(ctx, { callbackId, title, close: "Done", blocks });
+}
+
+/** The register form's values to rebuild it with (never the key: it is typed again). */
+export function registerPrefill(input: RegisterInput, verify: boolean): RegisterPrefill {
+  return {
+    model_group_name: input.model_group_name,
+    model_name: input.model_name,
+    ...(input.display_name !== undefined ? { display_name: input.display_name } : {}),
+    ...(input.base_url !== undefined ? { base_url: input.base_url } : {}),
+    is_uncensored: input.is_uncensored,
+    verify,
+  };
+}
+
+/** The update form's values to rebuild it with (never the key: it is typed again). */
+export function updatePrefill(fields: UpdateRequest, verify: boolean): UpdatePrefill {
+  return {
+    ...(fields.model_name !== undefined ? { model_name: fields.model_name } : {}),
+    ...(fields.display_name !== undefined ? { display_name: fields.display_name } : {}),
+    ...(fields.base_url !== undefined ? { base_url: fields.base_url } : {}),
+    ...(fields.is_uncensored !== undefined ? { is_uncensored: fields.is_uncensored ? "true" : "false" } : {}),
+    verify,
+  };
 }

@@ -1,0 +1,256 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ViewOutput, ViewResponseAction } from "@slack/bolt";
+import type { KnownBlock, ModalView } from "@slack/types";
+import type { WebClient } from "@slack/web-api";
+import { FORM_FIELDS } from "../convai/types.js";
+import type { Deps } from "../deps.js";
+import type { Actor, ChangeOutcome } from "../domain/outcome.js";
+import { slackErrorCode } from "../slack/authz.js";
+import { withSandbox } from "../slack/blocks.js";
+import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
+import { mrkdwn } from "../slack/text.js";
+import type { FieldErrors } from "./form.js";
+import { decodeMetadata, type ModalMetadata } from "./metadata.js";
+import { failureBlocks, refusalBlocks, successBlocks } from "./outcome-ui.js";
+import { messageModal, workingModal } from "./ui.js";
+
+/**
+ * What every change submission shares: the metadata and permission check before anything is read,
+ * and the way its outcome reaches the user (in the ack when quick, else a working view then
+ * views.update, else a DM when the modal is gone).
+ */
+
+const WORKING_TEXT = {
+  register: "Registering the model with Convai (and testing the endpoint first, when asked).",
+  update: "Updating the model at Convai (and testing the endpoint first, when asked).",
+  deregister: "Deregistering the model at Convai.",
+} as const;
+
+export type Kind = keyof typeof WORKING_TEXT;
+
+type Ack = (response?: ViewResponseAction) => Promise<void>;
+
+export interface Submission {
+  deps: Deps;
+  client: WebClient;
+  kind: Kind;
+  actor: Actor;
+  view: ViewOutput;
+  ack: Ack;
+  /** When the submission reached the bot: Slack's 3-second window counts from here. */
+  arrived: number;
+  work: Promise<ChangeOutcome>;
+  /** The form again, as the user typed it (never the key), with errors under their fields. */
+  restore(errors: FieldErrors, banner?: KnownBlock[]): Promise<ModalView | undefined>;
+}
+
+export type Prologue =
+  | { ok: true; actor: Actor; meta: ModalMetadata }
+  | { ok: false; ack: ViewResponseAction };
+
+/** Checks what every submission must pass before anything is read: metadata and permission. */
+export async function prologue(
+  deps: Deps,
+  kind: Kind,
+  body: { user: { id: string; team_id?: string }; team: { id: string } | null },
+  view: ViewOutput,
+): Promise<Prologue> {
+  const callbackId = CALLBACK[kind];
+  const actor: Actor = { userId: body.user.id, teamId: body.team?.id ?? body.user.team_id };
+  const log = deps.logger.child({ userId: actor.userId, modal: kind });
+  const meta = decodeMetadata(view.private_metadata);
+  if (!meta.ok) {
+    log.warn({ reason: meta.reason }, "Refused a submission with forged or unreadable private_metadata.");
+    return { ok: false, ack: { response_action: "update", view: stale(deps, callbackId) } };
+  }
+  // Checked on every submission, not only when the modal opened (SPEC §5).
+  const permission = await deps.authz.canManage(actor.userId);
+  if (!permission.ok) {
+    log.warn({ event: "refused" }, "Refused a submission from a user who may not change models.");
+    return {
+      ok: false,
+      ack: {
+        response_action: "update",
+        view: messageModal(deps.view, callbackId, "Not allowed", refusalBlocks(permission.message)),
+      },
+    };
+  }
+  return { ok: true, actor, meta: meta.meta };
+}
+
+export function stale(deps: Deps, callbackId: CallbackId): ModalView {
+  return messageModal(
+    deps.view,
+    callbackId,
+    "Form expired",
+    failureBlocks(
+      "This form could not be read (it may be from an older version of the bot). Run the command again.",
+    ),
+  );
+}
+
+export function withBanner(view: ModalView, banner?: KnownBlock[]): ModalView {
+  return banner && banner.length > 0 ? { ...view, blocks: [...banner, ...view.blocks] } : view;
+}
+
+/**
+ * Waits for the outcome inside Slack's 3-second window; when it does not come in time, the modal
+ * switches to a "working" view and the outcome arrives with views.update.
+ */
+export async function settle(submission: Submission): Promise<void> {
+  const { deps, client, kind, actor, view, ack, arrived, work } = submission;
+  const log = deps.logger.child({ userId: actor.userId, modal: kind });
+  const timer = new AbortController();
+  const quick = await Promise.race([
+    work,
+    sleep(Math.max(0, deps.submitBudgetMs - (Date.now() - arrived)), undefined, {
+      signal: timer.signal,
+    }).then(
+      () => undefined,
+      () => undefined,
+    ),
+  ]);
+  timer.abort();
+  if (quick) {
+    if (!quick.ok && quick.reason === "fields")
+      return ack({ response_action: "errors", errors: fitErrors(deps, kind, quick.errors) });
+    if (!quick.ok) {
+      // Pushed on top, so closing it returns to the form with everything the user typed.
+      return ack({
+        response_action: "push",
+        view: messageModal(
+          deps.view,
+          CALLBACK[kind],
+          failureTitle(quick),
+          failureBlocks(quick.message, quick.transactionID),
+        ),
+      });
+    }
+    await ack({ response_action: "update", view: outcomeView(deps, kind, quick) });
+    await deps.onChange(actor);
+    return;
+  }
+
+  await ack({
+    response_action: "update",
+    view: workingModal(deps.view, CALLBACK[kind], "Working…", WORKING_TEXT[kind]),
+  });
+  const outcome = await work;
+  let next: ModalView | undefined;
+  if (outcome.ok) {
+    next = outcomeView(deps, kind, outcome);
+  } else if (outcome.reason === "fields") {
+    next = await submission.restore(fitErrors(deps, kind, outcome.errors), [
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: ":x: Nothing was saved. Fix the field below; the API key must be entered again.",
+        },
+      },
+    ]);
+  } else {
+    const banner = failureBlocks(outcome.message, outcome.transactionID);
+    next = await submission.restore({}, banner);
+    next ??= messageModal(deps.view, CALLBACK[kind], failureTitle(outcome), banner);
+  }
+  next ??= messageModal(
+    deps.view,
+    CALLBACK[kind],
+    "Nothing saved",
+    failureBlocks(
+      [
+        "Nothing was saved, and the form could not be rebuilt.",
+        ...(!outcome.ok && outcome.reason === "fields" ? Object.values(outcome.errors) : []),
+        "Run the command again.",
+      ].join(" "),
+    ),
+  );
+  try {
+    await client.views.update({ view_id: view.id, view: next });
+  } catch (error) {
+    // Usually the user closed the modal while it worked: the outcome still stands, so it goes to their DM.
+    log.warn(
+      { error: slackErrorCode(error), outcome: outcome.ok ? "succeeded" : outcome.reason },
+      "Could not show the outcome with views.update; sending it as a direct message instead.",
+    );
+    await directMessage(deps, client, actor, kind, outcome);
+  }
+  if (outcome.ok) await deps.onChange(actor);
+}
+
+/** The outcome as a DM from the bot (its Messages tab), for a modal that is gone. */
+async function directMessage(
+  deps: Deps,
+  client: WebClient,
+  actor: Actor,
+  kind: Kind,
+  outcome: ChangeOutcome,
+): Promise<void> {
+  const { title, blocks } = outcome.ok
+    ? successBlocks(outcome, { notifyChannel: deps.config.notifyChannel })
+    : {
+        title: failureTitle(outcome),
+        blocks:
+          outcome.reason === "fields"
+            ? failureBlocks(`Nothing was saved: ${Object.values(outcome.errors).join(" ")}`)
+            : failureBlocks(outcome.message, outcome.transactionID),
+      };
+  const heading = `Your ${kind} of a custom LLM: ${title.toLowerCase()}.`;
+  try {
+    await client.chat.postMessage({
+      channel: actor.userId,
+      text: heading,
+      blocks: withSandbox([{ type: "section", text: mrkdwn(`*${heading}*`) }, ...blocks], deps.view.sandbox),
+      unfurl_links: false,
+    });
+  } catch (error) {
+    deps.logger.error(
+      { userId: actor.userId, error: slackErrorCode(error) },
+      "Could not send the outcome as a direct message either; the user did not see it.",
+    );
+  }
+}
+
+/** The input block_ids a submitted view of this kind has (SPEC §3). */
+function formFields(deps: Deps, kind: Kind): ReadonlySet<string> {
+  if (kind === "deregister") return new Set<string>([FIELD.confirm_group_name]);
+  const fields: readonly string[] = FORM_FIELDS[deps.view.prefix][kind];
+  return new Set([...fields, FIELD.verify]);
+}
+
+/**
+ * Slack refuses `errors` that name a block the view lacks (a /custom-llm display-name clash, a model the
+ * endpoint does not serve on an update form without model_name): such messages go to the field the
+ * user can act on instead, named so they still make sense there.
+ */
+export function fitErrors(deps: Deps, kind: Kind, errors: FieldErrors): FieldErrors {
+  const offered = formFields(deps, kind);
+  const fallback: FieldId =
+    kind === "deregister"
+      ? FIELD.confirm_group_name
+      : kind === "register"
+        ? FIELD.model_group_name
+        : FIELD.base_url;
+  const out: FieldErrors = {};
+  for (const field of Object.values(FIELD)) {
+    const message = errors[field];
+    if (!message) continue;
+    if (offered.has(field)) {
+      out[field] = message;
+    } else {
+      const moved = `${field.replace(/_/g, " ")}: ${message}`;
+      out[fallback] = out[fallback] ? `${out[fallback]} ${moved}` : moved;
+    }
+  }
+  return out;
+}
+
+function failureTitle(outcome: Extract<ChangeOutcome, { ok: false }>): string {
+  return outcome.reason === "unknown" ? "Not confirmed" : "Nothing changed";
+}
+
+function outcomeView(deps: Deps, kind: Kind, outcome: Extract<ChangeOutcome, { ok: true }>): ModalView {
+  const { title, blocks } = successBlocks(outcome, { notifyChannel: deps.config.notifyChannel });
+  return messageModal(deps.view, CALLBACK[kind], title, blocks);
+}
