@@ -6,7 +6,7 @@ import type { Actor, LlmService, ProbeFn } from "./domain/outcome.js";
 import type { Logger } from "./logger.js";
 import type { ValidationContext } from "./modals/form.js";
 import type { ViewContext } from "./modals/ui.js";
-import { createNotifier } from "./notify.js";
+import { createNotifier } from "./notify/notifier.js";
 import { probeEndpoint } from "./probe/probe.js";
 import type { Authorizer } from "./slack/authz.js";
 import { createAuthorizer } from "./slack/authz.js";

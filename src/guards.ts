@@ -1,9 +1,9 @@
 import type { AnyMiddlewareArgs, App, Middleware } from "@slack/bolt";
 import { z } from "zod";
-import { plainMessage } from "./commands/ui.js";
 import type { Deps } from "./deps.js";
 import { failureBlocks } from "./modals/outcome-ui.js";
 import { messageModal } from "./modals/ui.js";
+import { plainMessage } from "./slack/blocks.js";
 import { CALLBACK } from "./slack/ids.js";
 
 const teamSchema = z

@@ -1,13 +1,13 @@
 import type { App, BlockAction, BlockElementAction } from "@slack/bolt";
 import type { KnownBlock } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
-import { MODEL_BLOCK_PREFIX, plainMessage } from "../commands/ui.js";
 import type { Deps } from "../deps.js";
 import { type OpenRequest, openChangeModal } from "../modals/open.js";
 import { failureBlocks, refusalBlocks } from "../modals/outcome-ui.js";
 import { messageModal } from "../modals/ui.js";
 import { slackErrorCode } from "../slack/authz.js";
-import { ACTION, CALLBACK } from "../slack/ids.js";
+import { plainMessage } from "../slack/blocks.js";
+import { ACTION, CALLBACK, MODEL_BLOCK_PREFIX } from "../slack/ids.js";
 import { escapeMrkdwn } from "../slack/text.js";
 
 /** Which modal a button or overflow choice asks for; undefined for anything forged or unknown. */

@@ -3,16 +3,10 @@ import type { Deps } from "../deps.js";
 import { describeFailure } from "../domain/outcome.js";
 import { openChangeModal } from "../modals/open.js";
 import { slackErrorCode } from "../slack/authz.js";
+import { plainMessage, type Reply } from "../slack/blocks.js";
 import { escapeMrkdwn } from "../slack/text.js";
 import { parseCommand } from "./parse.js";
-import {
-  helpMessage,
-  listMessage,
-  missingGroupMessage,
-  plainMessage,
-  type Reply,
-  unknownMessage,
-} from "./ui.js";
+import { helpMessage, listMessage, missingGroupMessage, unknownMessage } from "./ui.js";
 
 const ephemeral = (reply: Reply): RespondArguments => ({
   response_type: "ephemeral",

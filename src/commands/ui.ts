@@ -1,14 +1,8 @@
-import type { KnownBlock, SectionBlock } from "@slack/types";
+import type { KnownBlock } from "@slack/types";
 import type { ConvaiModel } from "../convai/types.js";
-import { modelRow, withSandbox } from "../slack/blocks.js";
-import { ACTION } from "../slack/ids.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, plainText, truncate } from "../slack/text.js";
+import { filterModels, modelRowSection, plainMessage, type Reply, withSandbox } from "../slack/blocks.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
 import type { Subcommand } from "./parse.js";
-
-export interface Reply {
-  text: string;
-  blocks: KnownBlock[];
-}
 
 export interface MessageContext {
   sandbox: boolean;
@@ -76,44 +70,6 @@ export function unknownMessage(ctx: MessageContext, input: string, suggestion?: 
 export function missingGroupMessage(ctx: MessageContext, sub: "update" | "deregister"): Reply {
   const text = `Say which model: \`${escapeMrkdwn(`${ctx.command} ${sub} <group>`)}\`. \`${escapeMrkdwn(ctx.command)} list\` shows the groups.`;
   return { text, blocks: withSandbox([{ type: "section", text: mrkdwn(text) }], ctx.sandbox) };
-}
-
-export function plainMessage(ctx: { sandbox: boolean }, text: string): Reply {
-  return {
-    text: truncate(text, 3000),
-    blocks: withSandbox([{ type: "section", text: mrkdwn(text) }], ctx.sandbox),
-  };
-}
-
-/** The block_id of a model's row: the overflow menu's action reads the group from it. */
-export const MODEL_BLOCK_PREFIX = "model:";
-
-export function modelRowSection(model: ConvaiModel, withActions: boolean): SectionBlock {
-  const section: SectionBlock = {
-    type: "section",
-    block_id: `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.slice(0, 255),
-    text: mrkdwn(modelRow(model)),
-  };
-  if (withActions && `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.length <= 255) {
-    section.accessory = {
-      type: "overflow",
-      action_id: ACTION.modelOverflow,
-      options: [
-        { text: plainText("Edit", 75), value: "update" },
-        { text: plainText("Deregister", 75), value: "deregister" },
-      ],
-    };
-  }
-  return section;
-}
-
-export function filterModels(models: readonly ConvaiModel[], filter?: string): ConvaiModel[] {
-  const sorted = [...models].sort((a, b) => a.model_group_name.localeCompare(b.model_group_name));
-  if (!filter) return sorted;
-  const needle = filter.toLowerCase();
-  return sorted.filter((m) =>
-    [m.model_group_name, m.model_name, m.display_name ?? ""].some((s) => s.toLowerCase().includes(needle)),
-  );
 }
 
 /**

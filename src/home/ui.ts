@@ -1,7 +1,6 @@
 import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, SectionBlock } from "@slack/types";
-import { filterModels, modelRowSection } from "../commands/ui.js";
 import type { ApiPrefix, ConvaiModel } from "../convai/types.js";
-import { sandboxContextBlock } from "../slack/blocks.js";
+import { filterModels, modelRowSection, sandboxContextBlock } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
 import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
 

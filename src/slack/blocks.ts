@@ -1,6 +1,7 @@
 import type { ContextBlock, KnownBlock, SectionBlock } from "@slack/types";
 import type { ConvaiModel } from "../convai/types.js";
-import { codeSpan, escapeMrkdwn, formatDate, hostOf, LIMITS, mrkdwn, truncate } from "./text.js";
+import { ACTION, MODEL_BLOCK_PREFIX } from "./ids.js";
+import { codeSpan, escapeMrkdwn, formatDate, hostOf, LIMITS, mrkdwn, plainText, truncate } from "./text.js";
 
 /** The context line every sandbox-mode message and view carries (SPEC §7). */
 export const SANDBOX_NOTICE = "Sandbox mode: changes go to the bot's embedded Convai emulator, not Convai.";
@@ -48,4 +49,46 @@ export function modelRow(model: ConvaiModel): string {
 
 export function withSandbox(blocks: KnownBlock[], sandbox: boolean): KnownBlock[] {
   return sandbox ? [...blocks, sandboxContextBlock()] : blocks;
+}
+
+/** A message: the blocks and the plain-text fallback Slack shows in notifications. */
+export interface Reply {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+/** One line of the bot's own mrkdwn as a message (with the sandbox line when it applies). */
+export function plainMessage(ctx: { sandbox: boolean }, text: string): Reply {
+  return {
+    text: truncate(text, 3000),
+    blocks: withSandbox([{ type: "section", text: mrkdwn(text) }], ctx.sandbox),
+  };
+}
+
+export function modelRowSection(model: ConvaiModel, withActions: boolean): SectionBlock {
+  const section: SectionBlock = {
+    type: "section",
+    block_id: `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.slice(0, 255),
+    text: mrkdwn(modelRow(model)),
+  };
+  if (withActions && `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.length <= 255) {
+    section.accessory = {
+      type: "overflow",
+      action_id: ACTION.modelOverflow,
+      options: [
+        { text: plainText("Edit", 75), value: "update" },
+        { text: plainText("Deregister", 75), value: "deregister" },
+      ],
+    };
+  }
+  return section;
+}
+
+export function filterModels(models: readonly ConvaiModel[], filter?: string): ConvaiModel[] {
+  const sorted = [...models].sort((a, b) => a.model_group_name.localeCompare(b.model_group_name));
+  if (!filter) return sorted;
+  const needle = filter.toLowerCase();
+  return sorted.filter((m) =>
+    [m.model_group_name, m.model_name, m.display_name ?? ""].some((s) => s.toLowerCase().includes(needle)),
+  );
 }

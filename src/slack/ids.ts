@@ -32,3 +32,6 @@ export const ACTION = {
   homePage: "convai_home_page",
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
+
+/** The block_id of a model's row: the overflow menu's action reads the group from it. */
+export const MODEL_BLOCK_PREFIX = "model:";

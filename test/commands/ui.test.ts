@@ -1,18 +1,15 @@
 import type { KnownBlock } from "@slack/types";
 import { describe, expect, it } from "vitest";
 import {
-  filterModels,
   helpMessage,
   LIST_PAGE_SIZE,
   listMessage,
   type MessageContext,
   missingGroupMessage,
-  modelRowSection,
-  plainMessage,
-  type Reply,
   unknownMessage,
 } from "../../src/commands/ui.js";
 import type { ConvaiModel } from "../../src/convai/types.js";
+import { filterModels, modelRowSection, plainMessage, type Reply } from "../../src/slack/blocks.js";
 
 const ctx: MessageContext = { sandbox: false, command: "/convai-llm" };
 const sandboxCtx: MessageContext = { sandbox: true, command: "/convai-llm" };

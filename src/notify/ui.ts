@@ -1,10 +1,7 @@
 import type { KnownBlock } from "@slack/types";
-import type { WebClient } from "@slack/web-api";
-import type { ChangeRecord, Notifier, NotifyResult } from "./domain/outcome.js";
-import type { Logger } from "./logger.js";
-import { slackErrorCode } from "./slack/authz.js";
-import { modelFacts, sandboxNote } from "./slack/blocks.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "./slack/text.js";
+import type { ChangeRecord } from "../domain/outcome.js";
+import { modelFacts, sandboxNote } from "../slack/blocks.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
 
 const VERB = { register: "registered", update: "updated", deregister: "deregistered" } as const;
 const EMOJI = { register: ":new:", update: ":pencil2:", deregister: ":wastebasket:" } as const;
@@ -43,34 +40,4 @@ export function notificationMessage(
   ];
   if (context.length > 0) blocks.push({ type: "context", elements: context.map((t) => mrkdwn(t)) });
   return { text, blocks };
-}
-
-export function createNotifier(options: {
-  client: WebClient;
-  channel?: string | undefined;
-  sandbox: boolean;
-  logger: Logger;
-}): Notifier {
-  const log = options.logger.child({ component: "notify" });
-  return async (change): Promise<NotifyResult> => {
-    if (!options.channel) return { posted: "disabled" };
-    const message = notificationMessage(change, { sandbox: options.sandbox });
-    try {
-      await options.client.chat.postMessage({
-        channel: options.channel,
-        text: message.text,
-        blocks: message.blocks,
-        unfurl_links: false,
-        unfurl_media: false,
-      });
-      return { posted: true };
-    } catch (error) {
-      const code = slackErrorCode(error);
-      log.error(
-        { channel: options.channel, error: code, action: change.action, group: change.group },
-        "Could not post the change notification; invite the bot to CONVAI_NOTIFY_CHANNEL or fix its ID.",
-      );
-      return { posted: false, error: code };
-    }
-  };
 }
