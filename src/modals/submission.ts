@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ViewOutput, ViewResponseAction } from "@slack/bolt";
 import type { KnownBlock, ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import { FORM_FIELDS } from "../convai/types.js";
 import type { Deps } from "../deps.js";
 import type { Actor, ChangeOutcome } from "../domain/outcome.js";
+import { settledWithin } from "../lib/async.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { withSandbox } from "../slack/blocks.js";
 import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
@@ -100,17 +100,7 @@ export function withBanner(view: ModalView, banner?: KnownBlock[]): ModalView {
 export async function settle(submission: Submission): Promise<void> {
   const { deps, client, kind, actor, view, ack, arrived, work } = submission;
   const log = deps.logger.child({ userId: actor.userId, modal: kind });
-  const timer = new AbortController();
-  const quick = await Promise.race([
-    work,
-    sleep(Math.max(0, deps.submitBudgetMs - (Date.now() - arrived)), undefined, {
-      signal: timer.signal,
-    }).then(
-      () => undefined,
-      () => undefined,
-    ),
-  ]);
-  timer.abort();
+  const quick = await settledWithin(work, Math.max(0, deps.submitBudgetMs - (Date.now() - arrived)));
   if (quick) {
     if (!quick.ok && quick.reason === "fields")
       return ack({ response_action: "errors", errors: fitErrors(deps, kind, quick.errors) });
