@@ -1,6 +1,7 @@
 import type { WebClient } from "@slack/web-api";
 import type { Deps } from "../deps.js";
 import { checkGroupName } from "../domain/fields.js";
+import type { Logger } from "../logger.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { CALLBACK } from "../slack/ids.js";
 import { encodeMetadata, type ModalMetadata } from "./metadata.js";
@@ -43,7 +44,8 @@ export async function openChangeModal(
       undefined,
       meta,
     );
-    return open(view);
+    const opened = await openView(client, triggerId, view, log);
+    return opened.ok ? { ok: true } : opened;
   }
   const group = checkGroupName(request.group);
   if (!group.ok) return { ok: false, message: `That is not a valid group name: ${group.error}` };
@@ -52,7 +54,7 @@ export async function openChangeModal(
     request.kind === "update"
       ? updateLoadingModal(deps.view, group.value, meta)
       : deregisterLoadingModal(deps.view, group.value, meta);
-  const opened = await openView(loading);
+  const opened = await openView(client, triggerId, loading, log);
   if (!opened.ok) return opened;
 
   const found = await deps.service.get(group.value);
@@ -85,31 +87,29 @@ export async function openChangeModal(
     };
   }
   return { ok: true };
+}
 
-  async function open(view: Parameters<WebClient["views"]["open"]>[0]["view"]): Promise<OpenResult> {
-    const opened = await openView(view);
-    return opened.ok ? { ok: true } : opened;
-  }
-
-  async function openView(
-    view: Parameters<WebClient["views"]["open"]>[0]["view"],
-  ): Promise<{ ok: true; viewId: string } | { ok: false; message: string }> {
-    try {
-      const res = await client.views.open({ trigger_id: triggerId, view });
-      const viewId = res.view?.id;
-      if (!viewId)
-        return { ok: false, message: "Slack opened the form but did not say which one. Try again." };
-      return { ok: true, viewId };
-    } catch (error) {
-      const code = slackErrorCode(error);
-      log.error({ error: code }, "Could not open the modal with views.open.");
-      return {
-        ok: false,
-        message:
-          code === "expired_trigger_id"
-            ? "Slack took too long to open the form (expired_trigger_id). Run the command again."
-            : `Slack could not open the form (${code}). Try again.`,
-      };
-    }
+/** views.open, with Slack's refusal turned into words for the user. */
+async function openView(
+  client: WebClient,
+  triggerId: string,
+  view: Parameters<WebClient["views"]["open"]>[0]["view"],
+  log: Logger,
+): Promise<{ ok: true; viewId: string } | { ok: false; message: string }> {
+  try {
+    const res = await client.views.open({ trigger_id: triggerId, view });
+    const viewId = res.view?.id;
+    if (!viewId) return { ok: false, message: "Slack opened the form but did not say which one. Try again." };
+    return { ok: true, viewId };
+  } catch (error) {
+    const code = slackErrorCode(error);
+    log.error({ error: code }, "Could not open the modal with views.open.");
+    return {
+      ok: false,
+      message:
+        code === "expired_trigger_id"
+          ? "Slack took too long to open the form (expired_trigger_id). Run the command again."
+          : `Slack could not open the form (${code}). Try again.`,
+    };
   }
 }

@@ -210,6 +210,8 @@ const loading = (group: string) =>
 
 // ---- register -----------------------------------------------------------------------------------
 
+// Long on purpose: one input block per field, in the order the form shows them; split up, the form
+// would be scattered over helpers that each build one block.
 export function registerModal(
   ctx: ViewContext,
   prefill: RegisterPrefill = {},
@@ -308,6 +310,7 @@ export function updateLoadingModal(ctx: ViewContext, group: string, metadata: st
   });
 }
 
+// Long for the same reason as registerModal: the form's blocks in display order.
 export function updateModal(
   ctx: ViewContext,
   model: ConvaiModel,

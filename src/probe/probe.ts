@@ -292,6 +292,8 @@ export async function probeEndpoint(input: ProbeInput): Promise<ProbeResult> {
   return scrubResult(result, scrubbers.net);
 }
 
+// Long on purpose: the SSRF guard, the pinned agent and the one request helper share the deadline and
+// the scrubber; kept together so every request provably goes through the same checks.
 async function runProbe(input: ProbeInput, scrub: (text: string) => string): Promise<ProbeResult> {
   const timeoutMs = input.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBodyBytes = input.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -426,6 +428,8 @@ interface Conversation {
   notes: string[];
 }
 
+// Long on purpose: GET /models then POST /chat/completions read as one conversation, top to bottom,
+// each answer returning early with the field it points at.
 /** The two requests and what their answers mean, once the host is checked and the agent pinned. */
 async function converse(ctx: Conversation): Promise<ProbeResult> {
   const { model, url, base, modelsUrl, chatUrl, call, fail, scrub, steps, notes } = ctx;
