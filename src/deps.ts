@@ -1,5 +1,6 @@
 import type { WebClient } from "@slack/web-api";
 import type { Config } from "./config.js";
+import { coalesceReads } from "./convai/coalesce.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { createLlmService } from "./domain/changes.js";
 import type { Actor, LlmService, ProbeFn } from "./domain/outcome.js";
@@ -39,7 +40,9 @@ export function createDeps(options: {
   submitBudgetMs?: number | undefined;
   onChange: Deps["onChange"];
 }): Deps {
-  const { config, logger, convai, client, sandbox } = options;
+  const { config, logger, client, sandbox } = options;
+  // Every read of the list goes through one coalescing layer (SPEC §12); changes pass straight through.
+  const convai = coalesceReads(options.convai);
   const notify = createNotifier({ client, channel: config.notifyChannel, sandbox, logger });
   return {
     config,
