@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createSandbox, type Sandbox } from "../src/convai/sandbox.js";
+import { createSandbox, type Sandbox } from "../src/convai/sandbox/index.js";
 import { type FakeSlack, startFakeSlack } from "./helpers/fake-slack.js";
 import { startFakeSocketMode } from "./helpers/fake-socket-mode.js";
 import {

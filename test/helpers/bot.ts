@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import { z } from "zod";
 import { loadConfig } from "../../src/config.js";
 import { createConvaiClient } from "../../src/convai/client.js";
-import { createSandbox, type Sandbox } from "../../src/convai/sandbox.js";
+import { createSandbox, type Sandbox } from "../../src/convai/sandbox/index.js";
 import type { ApiPrefix } from "../../src/convai/types.js";
 import { type BotApp, type CreateAppOptions, createApp } from "../../src/create-app.js";
 import { createLogger } from "../../src/logger.js";

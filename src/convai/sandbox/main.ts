@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { LOG_LEVELS, type LogLevel } from "../config.js";
-import { createLogger } from "../logger.js";
-import { createSandbox, type Sandbox } from "./sandbox.js";
+import { LOG_LEVELS, type LogLevel } from "../../config.js";
+import { createLogger } from "../../logger.js";
+import { createSandbox, type Sandbox } from "./index.js";
 
 const DEFAULT_PORT = 4010;
 const DEFAULT_FILE = ".convai-sandbox.json";

@@ -1,0 +1,121 @@
+/**
+ * The Convai sandbox (SPEC §7): an emulator of the Custom LLM API over real HTTP, for the bot's sandbox
+ * mode, the standalone `npm run sandbox` and the test suite. This file puts the parts together:
+ * store.ts (state and its file), api.ts (what each call does), faults.ts (injection), server.ts (HTTP).
+ */
+import type { Logger } from "../../logger.js";
+import { type ConvaiModel, DEFAULT_BASE_URL } from "../types.js";
+import { createApi } from "./api.js";
+import { createFaults, type FaultRule } from "./faults.js";
+import { createSandboxServer, type RecordedRequest } from "./server.js";
+import { createStore, fingerprint } from "./store.js";
+
+export type { Fault, FaultRule, SandboxEndpoint } from "./faults.js";
+export type { RecordedRequest } from "./server.js";
+
+export interface SandboxOptions {
+  /** The CONVAI-API-KEY header value it accepts. */
+  apiKey: string;
+  /** JSON state file; undefined = memory only. */
+  file?: string;
+  logger?: Logger;
+  /** Default 65536; larger bodies get 413. */
+  maxBodyBytes?: number;
+  /**
+   * How many requests `requests` keeps (oldest dropped first). Default: all of them, which tests want;
+   * a long-running sandbox should bound it, since records hold bodies and headers.
+   */
+  maxRecordedRequests?: number;
+}
+
+export interface Sandbox {
+  /** Defaults: port 0 (any free one) and 127.0.0.1. Resolves to the base URL, without a trailing slash. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops the server, destroys every open socket (hung ones included) and waits for pending writes. */
+  close(): Promise<void>;
+  /** Throws when not listening. */
+  readonly url: string;
+  /** Code-only fault injection; never reachable over the network. */
+  inject(rule: FaultRule): void;
+  clearFaults(): void;
+  /** Every request received, in order (bounded by `maxRecordedRequests`). */
+  readonly requests: RecordedRequest[];
+  /** TCP connections accepted since creation. */
+  readonly connectionCount: number;
+  /** Current state as /llm-models list returns it, sorted by group. */
+  models(): ConvaiModel[];
+  /** First 16 hex chars of the sha256 of the stored api_key; the raw key is never stored. */
+  keyFingerprint(group: string): string | undefined;
+  /** Inserts or replaces models (code-only set-up), then persists. */
+  seed(
+    models: Array<Partial<ConvaiModel> & { model_group_name: string; model_name: string; api_key: string }>,
+  ): Promise<void>;
+  /** Empties the state and the file. */
+  reset(): Promise<void>;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 65_536;
+
+export function createSandbox(options: SandboxOptions): Sandbox {
+  if (options.apiKey === "") throw new Error("createSandbox: apiKey must not be empty");
+  const { file, logger } = options;
+  const maxRecorded = options.maxRecordedRequests ?? Number.POSITIVE_INFINITY;
+  const store = createStore(file, logger);
+  const faults = createFaults();
+  const recorded: RecordedRequest[] = [];
+  const server = createSandboxServer({
+    apiKey: options.apiKey,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    logger,
+    api: createApi(store, logger, file),
+    faults,
+    record(entry) {
+      recorded.push(entry);
+      if (recorded.length > maxRecorded) recorded.splice(0, recorded.length - maxRecorded);
+    },
+  });
+
+  return {
+    listen: (port = 0, host = "127.0.0.1") => server.listen(port, host),
+    async close() {
+      await server.close();
+      await store.settled();
+    },
+    get url() {
+      const url = server.url;
+      if (url === undefined) throw new Error("sandbox is not listening");
+      return url;
+    },
+    inject: (rule) => faults.inject(rule),
+    clearFaults: () => faults.clear(),
+    get requests() {
+      return recorded;
+    },
+    get connectionCount() {
+      return server.connectionCount;
+    },
+    models: () => store.models(),
+    keyFingerprint: (group) => store.get(group)?.api_key_sha256,
+    async seed(models) {
+      const now = new Date().toISOString();
+      for (const m of models) {
+        const displayName = m.display_name ?? m.model_group_name;
+        if (store.displayNameTaken(displayName, m.model_group_name)) {
+          throw new Error(`seed: display name '${displayName}' already exists`);
+        }
+        store.put({
+          model_group_name: m.model_group_name,
+          model_name: m.model_name,
+          display_name: displayName,
+          base_url: m.base_url ?? DEFAULT_BASE_URL,
+          is_uncensored: m.is_uncensored ?? false,
+          category: m.category ?? "Private",
+          created_at: m.created_at ?? now,
+          api_key_sha256: fingerprint(m.api_key),
+        });
+      }
+      await store.save();
+    },
+    reset: () => store.clear(),
+  };
+}
