@@ -183,7 +183,7 @@ describe("the entry point", () => {
 
   it("finishes a submission in flight on SIGTERM, then exits 0", async () => {
     const fake = await fakeSlack();
-    const sandbox: Sandbox = createSandbox({ apiKey: "convai-proc-key" });
+    const sandbox: Sandbox = createSandbox({ apiKey: "convai-proc-key", record: true });
     const convaiUrl = await sandbox.listen(0, "127.0.0.1");
     cleanup.push(() => sandbox.close());
     const r = run({

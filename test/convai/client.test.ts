@@ -56,7 +56,7 @@ async function start(
   prefix: ApiPrefix = "/llm-models",
   overrides: Partial<ConvaiClientOptions> = {},
 ): Promise<Harness> {
-  const sandbox = createSandbox({ apiKey: KEY });
+  const sandbox = createSandbox({ apiKey: KEY, record: true });
   const url = await sandbox.listen(0, "127.0.0.1");
   const logs: string[] = [];
   const logger = createLogger({

@@ -78,6 +78,7 @@ export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixtur
   const dir = options.sandboxFile ? undefined : await mkdtemp(join(tmpdir(), "convai-bot-"));
   const sandbox = createSandbox({
     apiKey: CONVAI_KEY,
+    record: true,
     file: options.sandboxFile ?? join(dir ?? "", "state.json"),
   });
   const convaiUrl = await sandbox.listen(0, "127.0.0.1");

@@ -22,9 +22,11 @@ export interface SandboxOptions {
   /** Default 65536; larger bodies get 413. */
   maxBodyBytes?: number;
   /**
-   * How many requests `requests` keeps (oldest dropped first). Default: all of them, which tests want;
-   * a long-running sandbox should bound it, since records hold bodies and headers.
+   * Keep every request (headers and raw body included) for `requests`. Off by default: records hold
+   * keys, so only tests turn it on; the bot's embedded and the standalone sandbox record nothing.
    */
+  record?: boolean;
+  /** With `record`, how many requests are kept (oldest dropped first). Default: all of them. */
   maxRecordedRequests?: number;
 }
 
@@ -38,7 +40,7 @@ export interface Sandbox {
   /** Code-only fault injection; never reachable over the network. */
   inject(rule: FaultRule): void;
   clearFaults(): void;
-  /** Every request received, in order (bounded by `maxRecordedRequests`). */
+  /** Every request received, in order (bounded by `maxRecordedRequests`); throws unless `record` is on. */
   readonly requests: RecordedRequest[];
   /** TCP connections accepted since creation. */
   readonly connectionCount: number;
@@ -69,10 +71,14 @@ export function createSandbox(options: SandboxOptions): Sandbox {
     logger,
     api: createApi(store, logger, file),
     faults,
-    record(entry) {
-      recorded.push(entry);
-      if (recorded.length > maxRecorded) recorded.splice(0, recorded.length - maxRecorded);
-    },
+    ...(options.record
+      ? {
+          record(entry: RecordedRequest) {
+            recorded.push(entry);
+            if (recorded.length > maxRecorded) recorded.splice(0, recorded.length - maxRecorded);
+          },
+        }
+      : {}),
   });
 
   return {
@@ -89,6 +95,8 @@ export function createSandbox(options: SandboxOptions): Sandbox {
     inject: (rule) => faults.inject(rule),
     clearFaults: () => faults.clear(),
     get requests() {
+      // Throwing, not answering [], so a test that forgot `record: true` fails instead of passing vacuously.
+      if (!options.record) throw new Error("sandbox: requests are not recorded; create it with record: true");
       return recorded;
     },
     get connectionCount() {

@@ -5,8 +5,6 @@ import { createSandbox, type Sandbox } from "./index.js";
 
 const DEFAULT_PORT = 4010;
 const DEFAULT_FILE = ".convai-sandbox.json";
-/** A standalone sandbox may run for days; keep only recent requests so memory stays flat. */
-const RECORDED_REQUESTS = 1_000;
 
 function parsePort(value: string | undefined): number {
   if (value === undefined || value.trim() === "") return DEFAULT_PORT;
@@ -38,7 +36,6 @@ export async function runSandboxServer(
     apiKey,
     file,
     logger: createLogger({ level: isLogLevel(level) ? level : "info" }),
-    maxRecordedRequests: RECORDED_REQUESTS,
   });
   const url = await sandbox.listen(port, "127.0.0.1");
 

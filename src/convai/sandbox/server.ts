@@ -37,8 +37,11 @@ export interface ServerOptions {
   logger: Logger | undefined;
   api: Api;
   faults: Faults;
-  /** Called once per request received, before anything else; the entry is completed once the body is read. */
-  record(entry: RecordedRequest): void;
+  /**
+   * Called once per request received, before anything else; the entry is completed once the body is
+   * read. Absent: nothing about a request outlives it.
+   */
+  record?: (entry: RecordedRequest) => void;
 }
 
 export interface SandboxServer {
@@ -212,7 +215,7 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
     const method = req.method ?? "";
     const rawPath = req.url ?? "";
     const pathname = rawPath.split("?")[0] ?? "";
-    const entry: RecordedRequest = {
+    const entry: RecordedRequest | undefined = options.record && {
       method,
       path: rawPath,
       headers: { ...req.headers },
@@ -220,7 +223,7 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
       rawBody: "",
       at: Date.now(),
     };
-    options.record(entry);
+    if (entry) options.record?.(entry);
     // Method, path and outcome only: headers and bodies carry keys.
     const done = (outcome: number | string, reply?: Reply) => {
       if (reply) sendReply(res, reply);
@@ -240,9 +243,11 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
       const reply = errorReply(413, `Request body too large (limit ${maxBodyBytes} bytes)`);
       return done(413, { ...reply, headers: { connection: "close" } });
     }
-    entry.rawBody = read.text;
     const parsed = parseBody(read.text);
-    entry.body = parsed.json;
+    if (entry) {
+      entry.rawBody = read.text;
+      entry.body = parsed.json;
+    }
 
     const fault = faults.take(route.endpoint);
     if (await faultBefore(fault, req, res, done)) return;

@@ -71,7 +71,7 @@ export async function send(
 }
 
 export async function start(options: Partial<SandboxOptions> = {}) {
-  const sandbox = createSandbox({ apiKey: KEY, ...options });
+  const sandbox = createSandbox({ apiKey: KEY, record: true, ...options });
   const url = await sandbox.listen();
   const pool = new Pool(url);
   cleanups.push(async () => {

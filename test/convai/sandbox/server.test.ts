@@ -187,3 +187,20 @@ describe("connections, records and logs", () => {
     expect(() => createSandbox({ apiKey: "" })).toThrow(/apiKey/);
   });
 });
+
+describe("recording is opt-in", () => {
+  it("a sandbox created without record keeps no request, even with maxRecordedRequests", async () => {
+    // start() turns recording on; `record: undefined` gives createSandbox's own default.
+    for (const options of [
+      { record: undefined },
+      { record: undefined, maxRecordedRequests: 200 },
+      { record: false },
+    ]) {
+      const { call, sandbox } = await start(options);
+      expect((await call("/llm-models/register", docsRegister("g1"))).status).toBe(200);
+      expect((await call("/llm-models/list")).status).toBe(200);
+      expect(() => sandbox.requests).toThrow(/not recorded; create it with record: true/);
+      expect(sandbox.models().map((m) => m.model_group_name)).toEqual(["g1"]);
+    }
+  });
+});
