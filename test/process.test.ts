@@ -311,7 +311,11 @@ describe("the entry point", () => {
 
   it("npm run sandbox's entry serves the API alone and prints the key", async () => {
     const r = run(
-      { SANDBOX_PORT: "0", CONVAI_SANDBOX_FILE: join(tmpdir(), `sbx-${process.pid}-${Date.now()}.json`) },
+      {
+        SANDBOX_PORT: "0",
+        SANDBOX_DEMO: "false",
+        CONVAI_SANDBOX_FILE: join(tmpdir(), `sbx-${process.pid}-${Date.now()}.json`),
+      },
       ["sandbox"],
     );
     track(r);

@@ -3,8 +3,9 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../../logger.js";
 import { API_PREFIXES, type ApiPrefix, DEFAULT_BASE_URL, FORM_FIELDS } from "../types.js";
+import { characterError, listCharacters, updateCharacter } from "./characters.js";
 import type { SandboxEndpoint } from "./faults.js";
-import { fingerprint, type Store, type StoredModel } from "./store.js";
+import { fingerprint, type Store, type StoredCharacter, type StoredModel } from "./store.js";
 
 export const jsonObjectSchema = z.record(z.string(), z.unknown());
 export type JsonObject = z.infer<typeof jsonObjectSchema>;
@@ -17,18 +18,23 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-export interface Route {
-  prefix: ApiPrefix;
-  endpoint: SandboxEndpoint;
-}
-
 const ENDPOINTS = ["register", "update", "deregister", "list"] as const satisfies readonly SandboxEndpoint[];
 
-export const ROUTES = new Map<string, Route>(
-  API_PREFIXES.flatMap((prefix) =>
-    ENDPOINTS.map((endpoint): [string, Route] => [`${prefix}/${endpoint}`, { prefix, endpoint }]),
+/** Model calls live under either prefix; character calls under /character whatever the prefix (SPEC §10). */
+export type Route =
+  | { family: "model"; prefix: ApiPrefix; endpoint: (typeof ENDPOINTS)[number] }
+  | { family: "character"; endpoint: "character-list" | "character-update" };
+
+export const ROUTES = new Map<string, Route>([
+  ...API_PREFIXES.flatMap((prefix) =>
+    ENDPOINTS.map((endpoint): [string, Route] => [
+      `${prefix}/${endpoint}`,
+      { family: "model", prefix, endpoint },
+    ]),
   ),
-);
+  ["/character/list", { family: "character", endpoint: "character-list" }],
+  ["/character/update", { family: "character", endpoint: "character-update" }],
+]);
 
 export function errorReply(status: number, message: string): Reply {
   return { status, body: { status: "error", message, transactionID: randomUUID() } };
@@ -200,18 +206,23 @@ function list(store: Store, prefix: ApiPrefix): Reply {
 }
 
 export function createApi(store: Store, logger: Logger | undefined, file: string | undefined): Api {
-  const commit: Commit = async (group, next) => {
+  /** Runs one persisted change; a failed write is logged and answered with `failedReply`. */
+  async function persisting(change: () => Promise<void>, failedReply: Reply): Promise<Reply | undefined> {
     try {
-      await store.commit(group, next);
+      await change();
       return undefined;
     } catch (err) {
       logger?.error(
         { file, err: err instanceof Error ? err.message : String(err) },
         "convai sandbox: could not persist state",
       );
-      return errorReply(500, "Database error");
+      return failedReply;
     }
-  };
+  }
+  const commit: Commit = (group, next) =>
+    persisting(() => store.commit(group, next), errorReply(500, "Database error"));
+  const commitCharacter = (next: StoredCharacter) =>
+    persisting(() => store.commitCharacter(next), characterError(500, "Internal server error."));
 
   return {
     async apply(route, body) {
@@ -225,6 +236,10 @@ export function createApi(store: Store, logger: Logger | undefined, file: string
             return await deregister(store, commit, body);
           case "list":
             return list(store, route.prefix);
+          case "character-list":
+            return listCharacters(store);
+          case "character-update":
+            return await updateCharacter(store, body, commitCharacter);
         }
       } catch (err) {
         if (err instanceof BadRequest) return errorReply(400, err.message);

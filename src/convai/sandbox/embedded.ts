@@ -20,7 +20,7 @@ export async function startEmbeddedSandbox(
   options: EmbeddedSandboxOptions,
 ): Promise<{ convai: ConvaiClient; sandbox: Sandbox }> {
   const apiKey = `sandbox-${randomBytes(16).toString("hex")}`;
-  const sandbox = createSandbox({ apiKey, file: options.file, logger: options.logger });
+  const sandbox = createSandbox({ apiKey, file: options.file, logger: options.logger, demo: true });
   const url = await sandbox.listen(0, "127.0.0.1");
   const client = createConvaiClient({
     baseUrl: url,

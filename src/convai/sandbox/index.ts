@@ -6,9 +6,10 @@
 import type { Logger } from "../../logger.js";
 import { type ConvaiModel, DEFAULT_BASE_URL } from "../types.js";
 import { createApi } from "./api.js";
+import { DEMO_CHARACTERS, DEMO_MODEL } from "./characters.js";
 import { createFaults, type FaultRule } from "./faults.js";
 import { createSandboxServer, type RecordedRequest } from "./server.js";
-import { createStore, fingerprint } from "./store.js";
+import { createStore, fingerprint, type Store, type StoredCharacter } from "./store.js";
 
 export type { Fault, FaultRule, SandboxEndpoint } from "./faults.js";
 export type { RecordedRequest } from "./server.js";
@@ -28,7 +29,16 @@ export interface SandboxOptions {
   record?: boolean;
   /** With `record`, how many requests are kept (oldest dropped first). Default: all of them. */
   maxRecordedRequests?: number;
+  /**
+   * A fresh sandbox (no state file yet, or memory only) starts with a demo custom LLM and demo characters
+   * on it and on built-in models. Off by default, so tests start empty; the bot's sandbox mode and
+   * `npm run sandbox` turn it on.
+   */
+  demo?: boolean;
 }
+
+/** A character as the sandbox holds it (what `/character/list` shows, without the bulk). */
+export type SandboxCharacter = StoredCharacter;
 
 export interface Sandbox {
   /** Defaults: port 0 (any free one) and 127.0.0.1. Resolves to the base URL, without a trailing slash. */
@@ -52,11 +62,29 @@ export interface Sandbox {
   seed(
     models: Array<Partial<ConvaiModel> & { model_group_name: string; model_name: string; api_key: string }>,
   ): Promise<void>;
-  /** Empties the state and the file. */
+  /** Characters in list order. */
+  characters(): SandboxCharacter[];
+  /** Inserts or replaces characters (code-only set-up), then persists. Timestamp defaults to now. */
+  seedCharacters(
+    characters: Array<Omit<SandboxCharacter, "timestamp"> & { timestamp?: string }>,
+  ): Promise<void>;
+  /** Empties the state (models and characters) and the file. */
   reset(): Promise<void>;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 65_536;
+
+/** Writes the demo account into a fresh store; a failed write is logged, the demo stays in memory. */
+function seedDemo(store: Store, logger: Logger | undefined): void {
+  store.put(DEMO_MODEL);
+  for (const c of DEMO_CHARACTERS) store.putCharacter(c);
+  store.save().catch((err: unknown) => {
+    logger?.error(
+      { err: err instanceof Error ? err.message : String(err) },
+      "convai sandbox: could not write the demo state; check that CONVAI_SANDBOX_FILE's folder is writable",
+    );
+  });
+}
 
 export function createSandbox(options: SandboxOptions): Sandbox {
   if (options.apiKey === "") throw new Error("createSandbox: apiKey must not be empty");
@@ -64,6 +92,7 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   const maxRecorded = options.maxRecordedRequests ?? Number.POSITIVE_INFINITY;
   const store = createStore(file, logger);
   const faults = createFaults();
+  if (options.demo && !store.existed) seedDemo(store, logger);
   const recorded: RecordedRequest[] = [];
   const server = createSandboxServer({
     apiKey: options.apiKey,
@@ -122,6 +151,12 @@ export function createSandbox(options: SandboxOptions): Sandbox {
           api_key_sha256: fingerprint(m.api_key),
         });
       }
+      await store.save();
+    },
+    characters: () => store.characters(),
+    async seedCharacters(characters) {
+      const now = new Date().toISOString().slice(0, 19);
+      for (const c of characters) store.putCharacter({ ...c, timestamp: c.timestamp ?? now });
       await store.save();
     },
     reset: () => store.clear(),

@@ -15,6 +15,14 @@ function parsePort(value: string | undefined): number {
   return port;
 }
 
+/** SANDBOX_DEMO: on unless switched off; the demo fills only a fresh state file. */
+function parseDemo(value: string | undefined): boolean {
+  const text = value?.trim().toLowerCase() ?? "";
+  if (["", "1", "true", "yes", "on"].includes(text)) return true;
+  if (["0", "false", "no", "off"].includes(text)) return false;
+  throw new Error("SANDBOX_DEMO must be true or false");
+}
+
 function isLogLevel(value: string | undefined): value is LogLevel {
   return LOG_LEVELS.some((level) => level === value);
 }
@@ -28,6 +36,7 @@ export async function runSandboxServer(
   log: (line: string) => void,
 ): Promise<{ sandbox: Sandbox; url: string; apiKey: string }> {
   const port = parsePort(env.SANDBOX_PORT);
+  const demo = parseDemo(env.SANDBOX_DEMO);
   const file = env.CONVAI_SANDBOX_FILE?.trim() || DEFAULT_FILE;
   const givenKey = env.CONVAI_API_KEY?.trim() || undefined;
   const apiKey = givenKey ?? `sandbox-${randomBytes(16).toString("hex")}`;
@@ -36,6 +45,7 @@ export async function runSandboxServer(
     apiKey,
     file,
     logger: createLogger({ level: isLogLevel(level) ? level : "info" }),
+    demo,
   });
   const url = await sandbox.listen(port, "127.0.0.1");
 
@@ -54,5 +64,6 @@ export async function runSandboxServer(
   );
   log(`List:     curl -s -X POST ${url}/llm-models/list -H "CONVAI-API-KEY: ${keyShown}"`);
   log(`The seed's form is served too: replace /llm-models with /custom-llm.`);
+  log(`Characters: curl -s -X POST ${url}/character/list -H "CONVAI-API-KEY: ${keyShown}"`);
   return { sandbox, url, apiKey };
 }

@@ -18,6 +18,7 @@ import {
   ROUTES,
   type Route,
 } from "./api.js";
+import { characterError, INVALID_KEY, MISSING_KEY } from "./characters.js";
 import type { Fault, Faults } from "./faults.js";
 import { sha256 } from "./store.js";
 
@@ -166,14 +167,21 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
 
   /** The key check and the route; a reply when the request goes no further. */
   function admit(req: IncomingMessage, pathname: string): Route | Reply {
+    const route = ROUTES.get(pathname);
     const key = req.headers["convai-api-key"];
     if (typeof key !== "string" || !timingSafeEqual(sha256(key), expectedKeyDigest)) {
+      // The character calls answer as Convai documents them: 400 without a key, 401 {API_ERROR} for a bad one.
+      if (route?.family === "character") return typeof key === "string" ? INVALID_KEY : MISSING_KEY;
       return errorReply(401, UNAUTHORIZED);
     }
-    const route = ROUTES.get(pathname);
     if (!route) return errorReply(404, "Not found");
-    if (req.method !== "POST")
-      return { ...errorReply(405, "Method not allowed"), headers: { allow: "POST" } };
+    if (req.method !== "POST") {
+      const refusal =
+        route.family === "character"
+          ? characterError(405, "Method not allowed.")
+          : errorReply(405, "Method not allowed");
+      return { ...refusal, headers: { allow: "POST" } };
+    }
     return route;
   }
 

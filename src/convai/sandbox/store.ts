@@ -18,7 +18,29 @@ export const storedModelSchema = z.object({
   api_key_sha256: z.string().regex(/^[0-9a-f]{16}$/),
 });
 export type StoredModel = z.infer<typeof storedModelSchema>;
-const stateFileSchema = z.object({ version: z.literal(1), models: z.array(storedModelSchema) });
+
+/** A character as the sandbox keeps it; the rest of Convai's large object is made up when listed. */
+export const storedCharacterSchema = z.object({
+  character_id: z.string().min(1),
+  character_name: z.string(),
+  /** A built-in model code or a custom LLM's group (which may since have been deregistered). */
+  model: z.string().min(1),
+  timestamp: z.string(),
+});
+export type StoredCharacter = z.infer<typeof storedCharacterSchema>;
+
+// `characters` arrived after version 1 files existed: absent reads as none, and none is not written.
+const stateFileSchema = z.object({
+  version: z.literal(1),
+  models: z.array(storedModelSchema),
+  characters: z.array(storedCharacterSchema).optional(),
+});
+interface State {
+  models: Map<string, StoredModel>;
+  characters: Map<string, StoredCharacter>;
+  /** False when there was no state file yet (a fresh sandbox). */
+  existed: boolean;
+}
 
 export const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest();
 /** First 16 hex chars of the sha256: enough to tell keys apart, useless to recover one. */
@@ -45,13 +67,15 @@ function publicModel(m: StoredModel): ConvaiModel {
   };
 }
 
+const emptyState = (existed: boolean): State => ({ models: new Map(), characters: new Map(), existed });
+
 /** Reads the state file; a corrupt one is moved aside so the sandbox starts empty instead of failing. */
-function loadState(file: string, logger: Logger | undefined): Map<string, StoredModel> {
+function loadState(file: string, logger: Logger | undefined): State {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    if (isErrno(err, "ENOENT")) return new Map();
+    if (isErrno(err, "ENOENT")) return emptyState(false);
     throw err;
   }
   let parsed: unknown;
@@ -62,10 +86,14 @@ function loadState(file: string, logger: Logger | undefined): Map<string, Stored
   }
   const result = stateFileSchema.safeParse(parsed);
   if (result.success) {
-    return new Map(result.data.models.map((m) => [m.model_group_name, m]));
+    return {
+      models: new Map(result.data.models.map((m) => [m.model_group_name, m])),
+      characters: new Map((result.data.characters ?? []).map((c) => [c.character_id, c])),
+      existed: true,
+    };
   }
   moveAside(file, logger);
-  return new Map();
+  return emptyState(true);
 }
 
 function moveAside(file: string, logger: Logger | undefined): void {
@@ -109,8 +137,10 @@ async function writeAtomically(target: string, data: string): Promise<void> {
   await dirHandle?.close().catch(() => undefined);
 }
 
-/** The sandbox's state: the registered models, kept in memory and mirrored to an optional file. */
+/** The sandbox's state: models and characters, kept in memory and mirrored to an optional file. */
 export interface Store {
+  /** False when the sandbox started without a state file (nothing persisted yet). */
+  readonly existed: boolean;
   has(group: string): boolean;
   get(group: string): StoredModel | undefined;
   /** Sorted by group, as list returns them. */
@@ -123,14 +153,23 @@ export interface Store {
   commit(group: string, next: StoredModel | undefined): Promise<void>;
   /** Sets a model in memory only (code-only set-up); `save()` writes it. */
   put(model: StoredModel): void;
+  /** In list order (the order they were added). */
+  characters(): StoredCharacter[];
+  getCharacter(id: string): StoredCharacter | undefined;
+  /** As commit, for one character. */
+  commitCharacter(next: StoredCharacter): Promise<void>;
+  /** Sets a character in memory only (code-only set-up); `save()` writes it. */
+  putCharacter(character: StoredCharacter): void;
   save(): Promise<void>;
   clear(): Promise<void>;
   /** Resolves when every write started so far has finished (successfully or not). */
   settled(): Promise<void>;
 }
 
+// Longer than 80 lines as a whole: a factory whose small methods share the maps and the write queue.
 export function createStore(file: string | undefined, logger: Logger | undefined): Store {
-  const models = file ? loadState(file, logger) : new Map<string, StoredModel>();
+  const state = file ? loadState(file, logger) : emptyState(false);
+  const { models, characters } = state;
 
   // Writes run one at a time; callers that arrive while one waits share it, since each write
   // snapshots the whole store when it starts.
@@ -146,7 +185,12 @@ export function createStore(file: string | undefined, logger: Logger | undefined
       .then(() => {
         queued = undefined;
         const sorted = [...models.values()].sort(compareGroups);
-        return writeAtomically(target, `${JSON.stringify({ version: 1, models: sorted }, null, 2)}\n`);
+        const data = {
+          version: 1,
+          models: sorted,
+          ...(characters.size > 0 ? { characters: [...characters.values()] } : {}),
+        };
+        return writeAtomically(target, `${JSON.stringify(data, null, 2)}\n`);
       });
     queued = next;
     running = next;
@@ -154,6 +198,7 @@ export function createStore(file: string | undefined, logger: Logger | undefined
   }
 
   return {
+    existed: state.existed,
     has: (group) => models.has(group),
     get: (group) => models.get(group),
     models: () => [...models.values()].sort(compareGroups).map(publicModel),
@@ -183,8 +228,27 @@ export function createStore(file: string | undefined, logger: Logger | undefined
       models.set(model.model_group_name, model);
     },
     save: persist,
+    characters: () => [...characters.values()],
+    getCharacter: (id) => characters.get(id),
+    async commitCharacter(next) {
+      const previous = characters.get(next.character_id);
+      characters.set(next.character_id, next);
+      try {
+        await persist();
+      } catch (err) {
+        if (characters.get(next.character_id) === next) {
+          if (previous) characters.set(next.character_id, previous);
+          else characters.delete(next.character_id);
+        }
+        throw err;
+      }
+    },
+    putCharacter(character) {
+      characters.set(character.character_id, character);
+    },
     async clear() {
       models.clear();
+      characters.clear();
       await persist();
     },
     settled: () => running.catch(() => undefined),
