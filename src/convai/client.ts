@@ -89,7 +89,10 @@ const deregisterSchema = z.object({ message: optText });
 const characterUpdateSchema = z.object({ STATUS: optText });
 
 /** A field the bot reads from a character; any other type than a string is read as absent. */
-const looseText = z.unknown().transform((v) => (typeof v === "string" ? v : undefined));
+const looseText = z
+  .unknown()
+  .optional()
+  .transform((v) => (typeof v === "string" ? v : undefined));
 // Only the four fields the bot needs: zod reads nothing else of the (large) object and copies nothing else.
 const characterSchema = z.object({
   character_id: z.union([z.string().min(1), z.number().transform(String)]),
@@ -97,6 +100,7 @@ const characterSchema = z.object({
   timestamp: looseText,
   personalised_prompt_config: z
     .unknown()
+    .optional()
     .transform((v) => (typeof v === "object" && v !== null && "MODEL" in v ? v.MODEL : undefined))
     .pipe(looseText),
 });
@@ -180,12 +184,13 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
     const res = await pool.request({
       method: "POST",
       path: pathOf(op),
+      // /character/list is documented without a body; the model calls always send a JSON object.
       headers: {
-        "content-type": "application/json",
+        ...(op === "character-list" ? {} : { "content-type": "application/json" }),
         accept: "application/json",
         "CONVAI-API-KEY": options.apiKey,
       },
-      body: JSON.stringify(body ?? {}),
+      body: op === "character-list" ? null : JSON.stringify(body ?? {}),
       signal,
     });
     const chunks: Buffer[] = [];
