@@ -109,7 +109,7 @@ const characterSchema = z.object({
  * `{"characters": [...]}` (or a bare array). An entry without a usable character_id cannot be shown or
  * moved, so it is skipped and counted rather than failing the whole list.
  */
-function parseCharacters(json: unknown): { characters: ConvaiCharacter[]; skipped: number } | undefined {
+export function parseCharacters(json: unknown): { characters: ConvaiCharacter[]; skipped: number } | undefined {
   const list = Array.isArray(json)
     ? json
     : typeof json === "object" && json !== null && "characters" in json
