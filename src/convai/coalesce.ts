@@ -1,25 +1,50 @@
-import type { ConvaiClient, ConvaiModel, ConvaiResult } from "./types.js";
+import type { ConvaiCharacter, ConvaiClient, ConvaiModel, ConvaiResult } from "./types.js";
 
 /**
- * One Convai list call for many readers (SPEC §12). Concurrent reads share the call in flight, but a
- * read that starts after a change made through this client has completed never joins a call that
- * started before it: each completed change starts a new generation, and only calls of the current
- * generation are shared. No answer is kept once its call has finished: this is not a cache.
+ * One call for many readers of the same list. Concurrent reads share the call in flight, but a read
+ * that starts after a change made through this reader has completed never joins a call that started
+ * before it: each completed change starts a new generation, and only calls of the current generation
+ * are shared. Nothing is kept once a call has settled: this is not a cache, and a failure never
+ * reaches a later read.
  */
-export function coalesceReads(client: ConvaiClient): ConvaiClient & { readonly listCalls: number } {
-  let generation = 0;
-  let listCalls = 0;
-  let inFlight: { generation: number; call: Promise<ConvaiResult<ConvaiModel[]>> } | undefined;
+class SharedRead<T> {
+  private generation = 0;
+  private inFlight: { generation: number; call: Promise<T> } | undefined;
+  calls = 0;
 
-  /** A change's outcome, whatever it was: even a failed or ambiguous one may have changed Convai. */
-  const changed = async <T>(call: Promise<T>): Promise<T> => {
+  constructor(private readonly read: () => Promise<T>) {}
+
+  get(): Promise<T> {
+    if (this.inFlight && this.inFlight.generation === this.generation) return this.inFlight.call;
+    this.calls += 1;
+    const entry = { generation: this.generation, call: this.read() };
+    this.inFlight = entry;
+    const forget = () => {
+      if (this.inFlight === entry) this.inFlight = undefined;
+    };
+    entry.call.then(forget, forget);
+    return entry.call;
+  }
+
+  /** Wraps a change: whatever its outcome (a failed or ambiguous one may still have applied). */
+  async change<R>(call: Promise<R>): Promise<R> {
     try {
       return await call;
     } finally {
-      generation += 1;
+      this.generation += 1;
     }
-  };
+  }
+}
 
+export type CoalescedClient = ConvaiClient & {
+  readonly listCalls: number;
+  readonly characterListCalls: number;
+};
+
+/** The Convai client with coalesced reads of the model list and of the character list (SPEC §12). */
+export function coalesceReads(client: ConvaiClient): CoalescedClient {
+  const models = new SharedRead<ConvaiResult<ConvaiModel[]>>(() => client.list());
+  const characters = new SharedRead<ConvaiResult<ConvaiCharacter[]>>(() => client.listCharacters());
   return {
     get prefix() {
       return client.prefix;
@@ -28,23 +53,18 @@ export function coalesceReads(client: ConvaiClient): ConvaiClient & { readonly l
       return client.baseUrl;
     },
     get listCalls() {
-      return listCalls;
+      return models.calls;
     },
-    list() {
-      if (inFlight && inFlight.generation === generation) return inFlight.call;
-      listCalls += 1;
-      const entry = { generation, call: client.list() };
-      inFlight = entry;
-      // Forget the call once it settles, success or failure, so a failure never poisons later reads.
-      const forget = () => {
-        if (inFlight === entry) inFlight = undefined;
-      };
-      entry.call.then(forget, forget);
-      return entry.call;
+    get characterListCalls() {
+      return characters.calls;
     },
-    register: (input) => changed(client.register(input)),
-    update: (input) => changed(client.update(input)),
-    deregister: (group) => changed(client.deregister(group)),
+    list: () => models.get(),
+    listCharacters: () => characters.get(),
+    register: (input) => models.change(client.register(input)),
+    update: (input) => models.change(client.update(input)),
+    // A deregistered group's characters stop answering but keep naming it: both lists may change.
+    deregister: (group) => characters.change(models.change(client.deregister(group))),
+    setCharacterModel: (charID, model) => characters.change(client.setCharacterModel(charID, model)),
     close: () => client.close(),
   };
 }

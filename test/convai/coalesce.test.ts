@@ -35,6 +35,8 @@ function manualClient() {
     },
     update: () => Promise.resolve({ ok: true, data: {}, status: 200 }),
     deregister: () => Promise.resolve({ ok: true, data: {}, status: 200 }),
+    listCharacters: () => Promise.resolve({ ok: true, data: [], status: 200 }),
+    setCharacterModel: () => Promise.resolve({ ok: true, data: {}, status: 200 }),
     close: () => Promise.resolve(),
   };
   return { client, lists, registers };
@@ -117,5 +119,29 @@ describe("coalesceReads", () => {
     expect(lists).toHaveLength(2);
     lists[1]?.resolve(models("a"));
     expect((await next).ok).toBe(true);
+  });
+
+  it("character reads are shared too, and a character update starts their new generation", async () => {
+    let calls = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const { client } = manualClient();
+    client.listCharacters = async () => {
+      calls += 1;
+      await gate;
+      return { ok: true, data: [], status: 200 };
+    };
+    const c = coalesceReads(client);
+    const a = c.listCharacters();
+    const b = c.listCharacters();
+    expect(calls).toBe(1);
+    await c.setCharacterModel("char-1", "g");
+    const after = c.listCharacters();
+    expect(calls).toBe(2);
+    release();
+    await Promise.all([a, b, after]);
+    expect(c.characterListCalls).toBe(2);
   });
 });
