@@ -14,7 +14,7 @@ import { runSandboxServer } from "./convai/sandbox-main.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { type BotIdentity, createApp } from "./create-app.js";
 import { createLogger, type Logger } from "./logger.js";
-import { SocketModeStartError } from "./socket-mode.js";
+import { SocketModeStartError } from "./slack/socket-mode/errors.js";
 
 async function main(): Promise<void> {
   if (existsSync(".env")) {

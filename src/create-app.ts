@@ -20,7 +20,7 @@ import { probeEndpoint } from "./probe/probe.js";
 import { type Actor, createLlmService, type ProbeFn } from "./service/llm-service.js";
 import { registerActions } from "./slack/actions.js";
 import { CALLBACK } from "./slack/ids.js";
-import { createSocketConnection, type SocketConnection } from "./socket-mode.js";
+import { createSocketConnection, type SocketConnection } from "./slack/socket-mode/supervisor.js";
 
 export const COMMAND = "/convai-llm";
 

@@ -8,10 +8,10 @@ import type { AddressInfo } from "node:net";
 import { LogLevel, type Logger as SlackLogger } from "@slack/bolt";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { ACTION, CALLBACK } from "../src/slack/ids.js";
-import { createSocketConnection } from "../src/socket-mode.js";
-import { MANAGER } from "./helpers/bot.js";
-import type { Ack } from "./helpers/fake-socket-mode.js";
+import { ACTION, CALLBACK } from "../../../src/slack/ids.js";
+import { createSocketConnection } from "../../../src/slack/socket-mode/supervisor.js";
+import { MANAGER } from "../../helpers/bot.js";
+import type { Ack } from "../../helpers/fake-socket-mode.js";
 import {
   appHomeOpened,
   blockAction,
@@ -20,8 +20,8 @@ import {
   stateValues,
   type ViewSubmissionOpts,
   viewSubmission,
-} from "./helpers/slack-requests.js";
-import { APP_TOKEN, type SocketBot, startSocketBot } from "./helpers/socket-bot.js";
+} from "../../helpers/slack-requests.js";
+import { APP_TOKEN, type SocketBot, startSocketBot } from "../../helpers/socket-bot.js";
 
 const NOTIFY_CHANNEL = "C0NOTIFY";
 const MODEL_KEY = "sk-model-SOCKET-SECRET-5678";
