@@ -13,7 +13,15 @@ import type { SocketModeClient } from "@slack/socket-mode";
 import type { WebClientOptions } from "@slack/web-api";
 import { SocketModeStartError, startError, timeoutError } from "./errors.js";
 import { type ConnectionHealth, watchHealth } from "./health.js";
-import { createReceiver, type EnvelopeGate, gateEnvelopes } from "./receiver.js";
+import {
+  createClient,
+  createEnvelopeGate,
+  createReceiver,
+  type EnvelopeGate,
+  interceptDisconnect,
+  type LinkEnvelopes,
+  takeDispatcher,
+} from "./receiver.js";
 
 export interface SocketConnectionOptions {
   appToken: string;
@@ -31,6 +39,8 @@ export interface SocketConnectionOptions {
   reconnectDelaysMs?: readonly number[];
   /** Bound on close(): the WebSocket close handshake. Default 5 s. */
   closeTimeoutMs?: number;
+  /** How long a replaced connection waits for its pending acks before it closes. Default 3 s (Slack's ack window). */
+  retireTimeoutMs?: number;
 }
 
 export interface SocketConnection {
@@ -59,55 +69,68 @@ export function createSocketConnection(options: SocketConnectionOptions): Socket
   return new Supervisor(options);
 }
 
+/** One WebSocket to Slack: one SDK client (the SDK holds one socket per client). */
+interface Link {
+  readonly client: SocketModeClient;
+  readonly health: ConnectionHealth;
+  readonly envelopes: LinkEnvelopes;
+  /** Timed out or superseded: disconnect it as soon as its WebSocket exists; never serve on it. */
+  aborted: boolean;
+}
+
+/**
+ * A `disconnect` message (Slack refreshing its side) is handled make-before-break: a new connection is
+ * opened while the old one keeps receiving and acknowledging; once the new one has said `hello` it serves,
+ * and the old one closes when its pending acks are sent (bounded by retireTimeoutMs). A socket that drops
+ * is reconnected at once, then with back-off; acks due meanwhile go on the new socket once it is up.
+ */
 class Supervisor implements SocketConnection {
   readonly receiver: SocketModeReceiver;
-  private readonly client: SocketModeClient;
+  private readonly options: SocketConnectionOptions;
   private readonly log: SlackLogger;
-  private readonly health: ConnectionHealth;
   private readonly gate: EnvelopeGate;
   private readonly startTimeoutMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly retireTimeoutMs: number;
   private readonly delays: readonly number[];
-  private readonly apiUrl: string | undefined;
+  /** The connection serving: the newest one that said `hello`. */
+  private current: Link | undefined;
+  /** The connection being opened, initial or reconnect; never two at once. */
+  private candidate: Link | undefined;
+  /** Replaced connections waiting for their last acks before they close. */
+  private readonly retiring = new Set<Link>();
   /** The first connection succeeded: from then on, a lost socket is reconnected. */
   private established = false;
   private closing = false;
   private closed: Promise<void> | undefined;
-  /** The start() in progress, initial or reconnect; never two at once. */
+  /** The candidate's start(), settled (errors swallowed). */
   private attempt: Promise<void> | undefined;
-  /** Abandon the attempt in progress as soon as its WebSocket exists. */
-  private abortAttempt = false;
   private reconnectLoop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
 
   constructor(options: SocketConnectionOptions) {
+    this.options = options;
     this.log = options.logger;
     this.receiver = createReceiver(options);
-    this.client = this.receiver.client;
-    this.apiUrl = options.clientOptions.slackApiUrl;
+    this.gate = createEnvelopeGate(takeDispatcher(this.receiver.client), this.log);
     this.startTimeoutMs = options.startTimeoutMs ?? 10_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 15_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.retireTimeoutMs = options.retireTimeoutMs ?? 3_000;
     this.delays =
       options.reconnectDelaysMs && options.reconnectDelaysMs.length > 0
         ? options.reconnectDelaysMs
         : DEFAULT_RECONNECT_DELAYS_MS;
-    this.health = watchHealth(this.client, (wasConnected) => this.onDisconnected(wasConnected));
-    this.client.on("connecting", () => {
-      // Emitted just before the WebSocket connects; disconnecting now would let it connect anyway.
-      if (this.abortAttempt || this.closing) setImmediate(() => void this.client.disconnect());
-    });
-    this.gate = gateEnvelopes(this.client, this.log);
   }
 
   get connected(): boolean {
-    return this.health.connected && !this.closing;
+    return (this.current?.health.connected ?? false) && !this.closing;
   }
 
   async start(): Promise<void> {
     if (this.closing) throw new SocketModeStartError("This Socket Mode connection was closed.", "closed");
-    await this.connectOnce(this.startTimeoutMs);
+    await this.connectOnce(this.link(this.receiver.client), this.startTimeoutMs);
     if (this.closing) return;
     this.established = true;
   }
@@ -125,8 +148,8 @@ class Supervisor implements SocketConnection {
     this.gate.pause(() => undefined);
     this.closing = true;
     this.wakeUp?.();
-    const disconnected = this.client.disconnect();
-    const inProgress = [disconnected, this.reconnectLoop, this.attempt?.catch(() => undefined)];
+    const links = [this.current, this.candidate, ...this.retiring];
+    const inProgress = [...links.map((link) => link?.client.disconnect()), this.reconnectLoop, this.attempt];
     const finished = await within(this.closeTimeoutMs, Promise.all(inProgress));
     if (!finished) {
       this.log.warn(
@@ -140,8 +163,40 @@ class Supervisor implements SocketConnection {
     }
   }
 
-  private onDisconnected(wasConnected: boolean): void {
-    if (!this.established || this.closing || this.reconnectLoop) return;
+  /** Wires a client: health, abort on connect, the envelope gate, and make-before-break refreshes. */
+  private link(client: SocketModeClient): Link {
+    const health = watchHealth(client, (wasConnected) => this.onDisconnected(link, wasConnected));
+    const envelopes = this.gate.attach(client, () => this.current?.client);
+    const link: Link = { client, health, envelopes, aborted: false };
+    client.on("connecting", () => {
+      // Emitted just before the WebSocket connects; disconnecting now would let it connect anyway.
+      if (link.aborted || this.closing) setImmediate(() => void client.disconnect());
+    });
+    interceptDisconnect(client, (reason) => this.onRefreshRequested(link, reason));
+    return link;
+  }
+
+  private onRefreshRequested(link: Link, reason: string): void {
+    if (link !== this.current || !this.established || this.closing) {
+      // Not the serving socket (or no supervisor duty yet): close it as the SDK would.
+      if (!this.retiring.has(link)) void link.client.disconnect();
+      return;
+    }
+    this.log.info(
+      `Slack asked to refresh the Socket Mode connection (${reason}); opening a new one before closing this one.`,
+    );
+    this.reconnectLoop ??= this.reconnect().finally(() => {
+      this.reconnectLoop = undefined;
+    });
+  }
+
+  private onDisconnected(link: Link, wasConnected: boolean): void {
+    this.retiring.delete(link);
+    if (link !== this.current || !this.established || this.closing) return;
+    if (this.reconnectLoop) {
+      if (wasConnected) this.log.warn("The Socket Mode connection closed before its replacement was up.");
+      return;
+    }
     // Routine: Slack refreshes connections. Failed attempts are logged as errors.
     if (wasConnected) this.log.info("Socket Mode connection to Slack closed; reconnecting.");
     this.reconnectLoop = this.reconnect().finally(() => {
@@ -149,25 +204,28 @@ class Supervisor implements SocketConnection {
     });
   }
 
-  /** One client.start(), bounded: after timeoutMs it is aborted, and this waits for it to settle. */
-  private connectOnce(timeoutMs: number): Promise<void> {
-    this.health.lastSocketError = undefined;
-    this.abortAttempt = false;
-    const run = this.receiver.start().then(
+  /** One client.start(), bounded: after timeoutMs it is aborted, and `attempt` waits for it to settle. */
+  private connectOnce(link: Link, timeoutMs: number): Promise<void> {
+    this.candidate = link;
+    const run = link.client.start().then(
       () => undefined,
       (error: unknown) => {
-        throw startError(error ?? this.health.lastSocketError, this.apiUrl, this.health.socketOrigin);
+        throw startError(
+          error ?? link.health.lastSocketError,
+          this.options.clientOptions.slackApiUrl,
+          link.health.socketOrigin,
+        );
       },
     );
-    this.attempt = run.finally(() => {
-      this.attempt = undefined;
-    });
-    this.attempt.catch(() => undefined);
+    this.attempt = run.then(
+      () => this.settleCandidate(link),
+      () => this.settleCandidate(link),
+    );
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.abortAttempt = true;
+        link.aborted = true;
         // The WebSocket may already exist; otherwise the `connecting` listener aborts it once it does.
-        if (this.client.websocket?.readyState !== undefined) void this.client.disconnect();
+        if (link.client.websocket?.readyState !== undefined) void link.client.disconnect();
         reject(timeoutError(timeoutMs));
       }, timeoutMs);
       run.then(
@@ -183,35 +241,55 @@ class Supervisor implements SocketConnection {
     });
   }
 
+  /** The attempt is over: an aborted link that connected late is closed; a good one starts serving. */
+  private settleCandidate(link: Link): void {
+    if (this.candidate === link) this.candidate = undefined;
+    if (!link.health.connected) return;
+    if (link.aborted || this.closing) {
+      void link.client.disconnect();
+      return;
+    }
+    const previous = this.current;
+    this.current = link;
+    if (previous !== undefined && previous !== link) void this.retire(previous);
+  }
+
+  /** A replaced connection keeps acknowledging what it took, then closes. */
+  private async retire(link: Link): Promise<void> {
+    this.retiring.add(link);
+    if (!(await within(this.retireTimeoutMs, link.envelopes.idle()))) {
+      this.log.warn(
+        `Closing the replaced Socket Mode connection with ${link.envelopes.unacked} envelope(s) not yet ` +
+          `acknowledged after ${this.retireTimeoutMs} ms; their acks go on the new connection.`,
+      );
+    }
+    await link.client.disconnect();
+  }
+
   private async reconnect(): Promise<void> {
     const since = Date.now();
     for (let n = 1; !this.closing; n += 1) {
       const base = this.delays[Math.min(n - 1, this.delays.length - 1)] ?? 0;
       const wait = base > 0 ? Math.round(base * (0.8 + Math.random() * 0.4)) : 0;
       if (wait > 0) await this.sleep(wait);
+      // A timed-out attempt must settle before the next one starts, or two candidates could open.
+      await this.attempt;
       if (this.closing) return;
-      // A timed-out attempt must settle before the next one starts, or two sockets could open.
-      await this.attempt?.catch(() => undefined);
-      if (this.closing) return;
-      if (this.health.connected) {
-        // The abandoned attempt made it after all.
-        this.log.info(`Socket Mode reconnected to Slack after ${Date.now() - since} ms (attempt ${n - 1}).`);
-        return;
-      }
       try {
-        await this.connectOnce(this.attemptTimeoutMs);
-        if (this.closing) {
-          await this.client.disconnect();
-          return;
-        }
+        await this.connectOnce(this.link(createClient(this.options)), this.attemptTimeoutMs);
+        await this.attempt;
+        if (this.closing) return;
         this.log.info(`Socket Mode reconnected to Slack after ${Date.now() - since} ms (attempt ${n}).`);
         return;
       } catch (error) {
         if (this.closing) return;
         const next = this.delays[Math.min(n, this.delays.length - 1)] ?? 0;
+        const serving = this.current?.health.connected
+          ? "The old connection keeps serving meanwhile."
+          : "/healthz answers 503 meanwhile.";
         this.log.error(
           `Socket Mode reconnect attempt ${n} failed; next attempt in about ${Math.round(next / 1000)} s. ` +
-            `${error instanceof Error ? error.message : "Unknown error."} /healthz answers 503 meanwhile.`,
+            `${error instanceof Error ? error.message : "Unknown error."} ${serving}`,
         );
       }
     }
