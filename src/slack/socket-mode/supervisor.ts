@@ -18,7 +18,7 @@ import {
   createEnvelopeGate,
   createReceiver,
   type EnvelopeGate,
-  interceptDisconnect,
+  interceptFrames,
   type LinkEnvelopes,
   takeDispatcher,
 } from "./receiver.js";
@@ -172,7 +172,7 @@ class Supervisor implements SocketConnection {
       // Emitted just before the WebSocket connects; disconnecting now would let it connect anyway.
       if (link.aborted || this.closing) setImmediate(() => void client.disconnect());
     });
-    interceptDisconnect(client, (reason) => this.onRefreshRequested(link, reason));
+    interceptFrames(client, this.log, (reason) => this.onRefreshRequested(link, reason));
     return link;
   }
 
