@@ -11,17 +11,11 @@
 import type { Logger as SlackLogger, SocketModeReceiver } from "@slack/bolt";
 import type { SocketModeClient } from "@slack/socket-mode";
 import type { WebClientOptions } from "@slack/web-api";
+import { createEnvelopeGate, type EnvelopeGate, type LinkEnvelopes, takeDispatcher } from "./envelopes.js";
 import { SocketModeStartError, startError, timeoutError } from "./errors.js";
+import { interceptFrames } from "./frames.js";
 import { type ConnectionHealth, watchHealth } from "./health.js";
-import {
-  createClient,
-  createEnvelopeGate,
-  createReceiver,
-  type EnvelopeGate,
-  interceptFrames,
-  type LinkEnvelopes,
-  takeDispatcher,
-} from "./receiver.js";
+import { createClient, createReceiver } from "./receiver.js";
 
 export interface SocketConnectionOptions {
   appToken: string;

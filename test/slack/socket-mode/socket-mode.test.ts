@@ -401,6 +401,39 @@ describe("Socket Mode: a refresh (`disconnect` message) loses nothing (issue 12 
         `${oldClosed - newUp} ms for its pending ack (sent ${ack.at - asked} ms after \`disconnect\`)`,
     );
   });
+  it("a replaced connection whose ack never comes is closed after retireTimeoutMs, and says so", async () => {
+    t = await startSocketBot({ start: false });
+    const bot = t;
+    const logger = captureLogger();
+    // No Bolt app behind this receiver: an envelope is dispatched and never acknowledged.
+    const connection = createSocketConnection({
+      appToken: APP_TOKEN,
+      clientOptions: { slackApiUrl: bot.fake.apiUrl, retryConfig: { retries: 0 } },
+      logger,
+      retireTimeoutMs: 300,
+    });
+    try {
+      await connection.start();
+      const unanswered = bot.sm
+        .send("slash_commands", commandPayload({ text: "list", responseUrl: bot.fake.responseUrl() }), 3_000)
+        .catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      bot.sm.disconnect("refresh_requested");
+      await bot.sm.waitForConnection(2, 5_000);
+      await until(() => at(bot, 1, "close") !== undefined, "the old socket to close");
+      const kept = (at(bot, 1, "close") ?? 0) - (at(bot, 2, "hello") ?? 0);
+      expect(kept).toBeGreaterThanOrEqual(250);
+      expect(kept).toBeLessThan(2_000);
+      expect(connection.connected).toBe(true);
+      expect(logger.lines.join("\n")).toMatch(
+        /Closing the replaced Socket Mode connection with 1 envelope\(s\) not yet acknowledged after 300 ms/,
+      );
+      await unanswered;
+    } finally {
+      await connection.close();
+    }
+  });
+
   it("an ack due after its socket dropped goes on the new socket, once, and the outcome is in it", async () => {
     t = await startSocketBot();
     const bot = t;
