@@ -13,7 +13,7 @@ import type { ConvaiClient } from "./convai/types.js";
 import { type BotIdentity, createApp } from "./create-app.js";
 import { createLogger, type Logger } from "./logger.js";
 import { slackErrorCode } from "./slack/authz.js";
-import { SocketModeStartError } from "./socket-mode.js";
+import { SocketModeStartError } from "./slack/socket-mode/errors.js";
 
 async function main(): Promise<void> {
   if (existsSync(".env")) {
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   }
   const { config } = loaded;
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  guardProcess(logger);
 
   const { convai, sandbox } = await convaiFor(config, logger);
   const identity = await learnIdentity(config, logger);
@@ -62,6 +63,53 @@ async function main(): Promise<void> {
   onSignals(async () => {
     await bot.stop();
   });
+}
+
+/** How the process stops once it serves (set by onSignals); before that, a fatal error exits at once. */
+let stopServing: (() => Promise<void>) | undefined;
+/** The one stop in progress: a signal and a fatal error share it. */
+let stopping: Promise<void> | undefined;
+
+function stopOnce(): Promise<void> {
+  stopping ??= (stopServing ?? (async () => undefined))();
+  return stopping;
+}
+
+/** Set by a fatal error: whatever stops the process then exits 1. */
+let fatal = false;
+/** Bound on the drain after an uncaught exception: the drain (10 s) plus the socket close (5 s), and margin. */
+const FATAL_DRAIN_MS = 20_000;
+
+/**
+ * The last line of defence, for errors no handler caught (each one a bug). A promise rejected with nobody
+ * listening leaves no half-done synchronous work behind: log it and keep serving. An uncaught exception
+ * may have left state half-updated (Node's advice is not to resume): stop taking requests, finish those
+ * in flight (bounded), exit 1, so the orchestrator restarts a clean process.
+ */
+function guardProcess(logger: Logger): void {
+  process.on("unhandledRejection", (reason) => {
+    logger.error(
+      { err: errorFields(reason) },
+      "A failure escaped every handler (unhandled promise rejection); the bot keeps serving. This is a bug: please report it with this line.",
+    );
+  });
+  process.on("uncaughtException", (error, origin) => {
+    logger.fatal(
+      { err: errorFields(error), origin },
+      `An unexpected error escaped every handler; the bot stops taking requests, finishes those in flight (at most ${FATAL_DRAIN_MS / 1000} s) and exits with code 1. This is a bug: please report it with this line.`,
+    );
+    if (fatal) return;
+    fatal = true;
+    setTimeout(() => process.exit(1), FATAL_DRAIN_MS);
+    const exit = () => process.exit(1);
+    stopOnce().then(exit, exit);
+  });
+}
+
+function errorFields(reason: unknown): { message: string; stack?: string | undefined } {
+  return reason instanceof Error
+    ? { message: reason.message, stack: reason.stack }
+    : { message: `Non-error value: ${String(reason).slice(0, 200)}` };
 }
 
 /** The real Convai when CONVAI_API_KEY is set, else the embedded sandbox on a loopback port. */
@@ -117,12 +165,11 @@ async function learnIdentity(config: Config, logger: Logger): Promise<BotIdentit
 }
 
 function onSignals(stop: () => Promise<void>): void {
-  let stopping = false;
+  stopServing = stop;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) return;
-    stopping = true;
-    stop().then(
-      () => process.exit(0),
+    stopOnce().then(
+      () => process.exit(fatal ? 1 : 0),
       (error: unknown) => {
         process.stderr.write(
           `Shutdown after ${signal} failed: ${error instanceof Error ? error.message : "unknown"}\n`,

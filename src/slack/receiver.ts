@@ -2,7 +2,7 @@ import { HTTPReceiver, type SocketModeReceiver } from "@slack/bolt";
 import type { Logger as SlackLogger } from "@slack/logger";
 import type { WebClientOptions } from "@slack/web-api";
 import type { Config } from "../config.js";
-import { createSocketConnection, type SocketConnection } from "../socket-mode.js";
+import { createSocketConnection, type SocketConnection } from "./socket-mode/supervisor.js";
 
 export type Receivers =
   | { kind: "http"; receiver: HTTPReceiver; socket?: undefined }

@@ -23,6 +23,14 @@ export interface Ack {
   /** What the client sent as `payload` — @slack/socket-mode always sends an object (`{}` for a bare ack()). */
   payload?: unknown;
   at: number;
+  /** Which connection it came on: 1 for the first socket accepted, 2 for the next... */
+  connection: number;
+}
+
+export interface SocketEvent {
+  connection: number;
+  kind: "hello" | "close";
+  at: number;
 }
 
 export interface FakeSocketMode {
@@ -34,6 +42,10 @@ export interface FakeSocketMode {
   readonly acks: Ack[];
   /** Every text message received from clients (acks included), for secret scanning. */
   readonly rawLog: string[];
+  /** When each connection was sent `hello` and when it closed, in order. */
+  readonly history: SocketEvent[];
+  /** Sends a raw text frame on the newest open socket (malformed frames, for robustness tests). */
+  sendRaw(text: string): void;
   /** Until `n` connections have been sent `hello` and a socket is open. */
   waitForConnection(n?: number, timeoutMs?: number): Promise<void>;
   /** Until no socket is open (e.g. after `app.stop()`). */
@@ -67,6 +79,7 @@ export async function startFakeSocketMode(): Promise<FakeSocketMode> {
   const all = new Set<WebSocket>();
   const acks: Ack[] = [];
   const rawLog: string[] = [];
+  const history: SocketEvent[] = [];
   const ackWaiters = new Map<string, (ack: Ack) => void>();
   const stateListeners = new Set<() => void>();
   const timers = new Set<NodeJS.Timeout>();
@@ -80,6 +93,7 @@ export async function startFakeSocketMode(): Promise<FakeSocketMode> {
 
   wss.on("connection", (ws) => {
     connections += 1;
+    const connection = connections;
     all.add(ws);
     ws.on("error", () => {
       // Abrupt client resets are expected in reconnect tests; the close handler does the bookkeeping.
@@ -95,11 +109,17 @@ export async function startFakeSocketMode(): Promise<FakeSocketMode> {
         return;
       }
       if (!isRecord(message) || typeof message.envelope_id !== "string") return;
-      const ack: Ack = { envelope_id: message.envelope_id, payload: message.payload, at: Date.now() };
+      const ack: Ack = {
+        envelope_id: message.envelope_id,
+        payload: message.payload,
+        at: Date.now(),
+        connection,
+      };
       acks.push(ack);
       ackWaiters.get(ack.envelope_id)?.(ack);
     });
     ws.on("close", () => {
+      history.push({ connection, kind: "close", at: Date.now() });
       all.delete(ws);
       const i = ready.indexOf(ws);
       if (i !== -1) ready.splice(i, 1);
@@ -115,6 +135,7 @@ export async function startFakeSocketMode(): Promise<FakeSocketMode> {
       (error) => {
         if (error === undefined || error === null) {
           hellos += 1;
+          history.push({ connection, kind: "hello", at: Date.now() });
           ready.push(ws);
           notify();
         }
@@ -166,6 +187,12 @@ export async function startFakeSocketMode(): Promise<FakeSocketMode> {
     },
     acks,
     rawLog,
+    history,
+    sendRaw(text) {
+      const socket = openReady().at(-1);
+      if (socket === undefined) throw new Error("fake Socket Mode: no open socket to send a raw frame on");
+      socket.send(text);
+    },
     waitForConnection(n = 1, timeoutMs = DEFAULT_TIMEOUT_MS) {
       return until(
         () => hellos >= n && openReady().length > 0,

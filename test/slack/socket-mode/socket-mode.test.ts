@@ -8,10 +8,10 @@ import type { AddressInfo } from "node:net";
 import { LogLevel, type Logger as SlackLogger } from "@slack/bolt";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { ACTION, CALLBACK } from "../src/slack/ids.js";
-import { createSocketConnection } from "../src/socket-mode.js";
-import { MANAGER } from "./helpers/bot.js";
-import type { Ack } from "./helpers/fake-socket-mode.js";
+import { ACTION, CALLBACK } from "../../../src/slack/ids.js";
+import { createSocketConnection } from "../../../src/slack/socket-mode/supervisor.js";
+import { MANAGER } from "../../helpers/bot.js";
+import type { Ack } from "../../helpers/fake-socket-mode.js";
 import {
   appHomeOpened,
   blockAction,
@@ -20,8 +20,8 @@ import {
   stateValues,
   type ViewSubmissionOpts,
   viewSubmission,
-} from "./helpers/slack-requests.js";
-import { APP_TOKEN, type SocketBot, startSocketBot } from "./helpers/socket-bot.js";
+} from "../../helpers/slack-requests.js";
+import { APP_TOKEN, type SocketBot, startSocketBot } from "../../helpers/socket-bot.js";
 
 const NOTIFY_CHANNEL = "C0NOTIFY";
 const MODEL_KEY = "sk-model-SOCKET-SECRET-5678";
@@ -316,6 +316,137 @@ describe("Socket Mode: health and reconnects", () => {
     expect(bot.sandbox.models().map((m) => m.model_group_name)).toEqual(["sock-turbo"]);
     await bot.fake.waitFor("chat.postMessage", (c) => c.args.channel === NOTIFY_CHANNEL);
     await bot.sm.waitForConnection(2, 5_000);
+  });
+});
+
+describe("Socket Mode: a refresh (`disconnect` message) loses nothing (issue 12 item 6)", () => {
+  /** When connection `n` was sent hello / closed, per the fake server. */
+  function at(bot: SocketBot, connection: number, kind: "hello" | "close"): number | undefined {
+    return bot.sm.history.find((e) => e.connection === connection && e.kind === kind)?.at;
+  }
+
+  it("a submission waiting 1 s at Convai when `disconnect` arrives: one ack, on the old live socket, outcome delivered", async () => {
+    t = await startSocketBot({ submitBudgetMs: 300, env: { CONVAI_NOTIFY_CHANNEL: NOTIFY_CHANNEL } });
+    const bot = t;
+    bot.sandbox.inject({ endpoint: "register", fault: { kind: "delay", ms: 1_000 } });
+    // The new connection is slow to come up, so the submission's ack falls due before it is there.
+    bot.fake.on("apps.connections.open", () => ({ delayMs: 800 }));
+    const before = bot.sm.acks.length;
+    const submitted = bot.sm.sendInteractive(registerSubmission());
+    await until(() => registerCalls(bot).length === 1, "the register call to reach Convai");
+    const asked = Date.now();
+    bot.sm.disconnect("refresh_requested");
+
+    const ack = await submitted;
+    // The "working" view, acknowledged on the socket the envelope came on, which is still open...
+    expect(payloadOf(ack).response_action).toBe("update");
+    expect(ack.connection).toBe(1);
+    expect(at(bot, 1, "close")).toBeUndefined();
+    // ...and serving meanwhile: /healthz never drops for a routine refresh.
+    expect((await bot.health()).status).toBe(200);
+
+    await bot.sm.waitForConnection(2, 5_000);
+    await until(() => at(bot, 1, "close") !== undefined, "the old socket to close");
+    const newUp = at(bot, 2, "hello") ?? 0;
+    const oldClosed = at(bot, 1, "close") ?? 0;
+    expect(oldClosed).toBeGreaterThanOrEqual(newUp);
+    expect(bot.sm.acks.slice(before).filter((a) => a.envelope_id === ack.envelope_id)).toHaveLength(1);
+    expect(bot.sm.acks.slice(before)).toHaveLength(1);
+
+    // The outcome reaches the user through the Web API, and Convai saw the change once.
+    const update = await bot.fake.waitFor("views.update", undefined, 5_000);
+    expect(JSON.stringify(update.args.view)).toContain("sock-turbo");
+    expect(update.args.view_id).toBe("V0VIEW");
+    expect(registerCalls(bot)).toHaveLength(1);
+    expect(bot.sandbox.models().map((m) => m.model_group_name)).toEqual(["sock-turbo"]);
+    await bot.fake.waitFor("chat.postMessage", (c) => c.args.channel === NOTIFY_CHANNEL);
+    expect(bot.fake.callsTo("apps.connections.open")).toHaveLength(2);
+    console.info(
+      `[socket-mode] refresh with a slow new connection: new socket up ${newUp - asked} ms after \`disconnect\`, ` +
+        `old socket closed ${oldClosed - newUp} ms after that; ack at ${ack.at - asked} ms on connection ${ack.connection}`,
+    );
+  });
+
+  it("an ack due after the new socket is up still goes on the old one, which closes once it is sent", async () => {
+    t = await startSocketBot();
+    const bot = t;
+    bot.sandbox.inject({ endpoint: "register", fault: { kind: "delay", ms: 1_000 } });
+    const submitted = bot.sm.sendInteractive(registerSubmission());
+    await until(() => registerCalls(bot).length === 1, "the register call to reach Convai");
+    const asked = Date.now();
+    bot.sm.disconnect("refresh_requested");
+    await bot.sm.waitForConnection(2, 5_000);
+    const newUp = at(bot, 2, "hello") ?? 0;
+    expect(at(bot, 1, "close")).toBeUndefined();
+
+    // Within the submit budget the outcome itself goes back in the ack, on the socket it came on.
+    const ack = await submitted;
+    expect(ack.connection).toBe(1);
+    expect(payloadOf(ack).response_action).toBe("update");
+    expect(JSON.stringify(payloadOf(ack).view)).toContain("sock-turbo");
+    await until(() => at(bot, 1, "close") !== undefined, "the old socket to close");
+    const oldClosed = at(bot, 1, "close") ?? 0;
+    expect(oldClosed).toBeGreaterThanOrEqual(ack.at);
+    expect(bot.sm.openSockets).toBe(1);
+    expect(bot.sm.acks.filter((a) => a.envelope_id === ack.envelope_id)).toHaveLength(1);
+
+    // New requests go to the new socket and are answered there.
+    const help = await sendTimed(bot, () =>
+      bot.sm.sendCommand({ text: "help", responseUrl: bot.fake.responseUrl() }),
+    );
+    expect(help.connection).toBe(2);
+    expect(JSON.stringify(help.payload)).toContain("register");
+    console.info(
+      `[socket-mode] refresh: new socket up ${newUp - asked} ms after \`disconnect\`; old socket kept ` +
+        `${oldClosed - newUp} ms for its pending ack (sent ${ack.at - asked} ms after \`disconnect\`)`,
+    );
+  });
+  it("a replaced connection whose ack never comes is closed after retireTimeoutMs, and says so", async () => {
+    t = await startSocketBot({ start: false });
+    const bot = t;
+    const logger = captureLogger();
+    // No Bolt app behind this receiver: an envelope is dispatched and never acknowledged.
+    const connection = createSocketConnection({
+      appToken: APP_TOKEN,
+      clientOptions: { slackApiUrl: bot.fake.apiUrl, retryConfig: { retries: 0 } },
+      logger,
+      retireTimeoutMs: 300,
+    });
+    try {
+      await connection.start();
+      const unanswered = bot.sm
+        .send("slash_commands", commandPayload({ text: "list", responseUrl: bot.fake.responseUrl() }), 3_000)
+        .catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      bot.sm.disconnect("refresh_requested");
+      await bot.sm.waitForConnection(2, 5_000);
+      await until(() => at(bot, 1, "close") !== undefined, "the old socket to close");
+      const kept = (at(bot, 1, "close") ?? 0) - (at(bot, 2, "hello") ?? 0);
+      expect(kept).toBeGreaterThanOrEqual(250);
+      expect(kept).toBeLessThan(2_000);
+      expect(connection.connected).toBe(true);
+      expect(logger.lines.join("\n")).toMatch(
+        /Closing the replaced Socket Mode connection with 1 envelope\(s\) not yet acknowledged after 300 ms/,
+      );
+      await unanswered;
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("an ack due after its socket dropped goes on the new socket, once, and the outcome is in it", async () => {
+    t = await startSocketBot();
+    const bot = t;
+    bot.sandbox.inject({ endpoint: "register", fault: { kind: "delay", ms: 1_000 } });
+    const submitted = bot.sm.sendInteractive(registerSubmission());
+    await until(() => registerCalls(bot).length === 1, "the register call to reach Convai");
+    bot.sm.dropAll();
+    await bot.sm.waitForConnection(2, 5_000);
+    const ack = await submitted;
+    expect(ack.connection).toBe(2);
+    expect(JSON.stringify(payloadOf(ack).view)).toContain("sock-turbo");
+    expect(bot.sm.acks.filter((a) => a.envelope_id === ack.envelope_id)).toHaveLength(1);
+    expect(registerCalls(bot)).toHaveLength(1);
   });
 });
 
