@@ -187,7 +187,7 @@ describe("demo account", () => {
     expect(createSandbox({ apiKey: KEY }).characters()).toEqual([]);
   });
 
-  it("npm run sandbox serves the demo characters unless SANDBOX_DEMO is false", async () => {
+  it("npm run sandbox serves the demo characters unless CONVAI_SANDBOX_DEMO is false", async () => {
     const dir = await tempDir();
     const on = await runSandboxServer(
       {
@@ -201,7 +201,7 @@ describe("demo account", () => {
     const off = await runSandboxServer(
       {
         SANDBOX_PORT: "0",
-        SANDBOX_DEMO: "false",
+        CONVAI_SANDBOX_DEMO: "false",
         CONVAI_SANDBOX_FILE: join(dir, "off.json"),
         CONVAI_API_KEY: KEY,
         LOG_LEVEL: "silent",
@@ -219,8 +219,8 @@ describe("demo account", () => {
       };
       expect(await list(on.url)).toMatchObject({ characters: expect.arrayContaining([expect.anything()]) });
       expect(await list(off.url)).toEqual({ characters: [] });
-      await expect(runSandboxServer({ SANDBOX_DEMO: "maybe" }, () => undefined)).rejects.toThrow(
-        /SANDBOX_DEMO/,
+      await expect(runSandboxServer({ CONVAI_SANDBOX_DEMO: "maybe" }, () => undefined)).rejects.toThrow(
+        /CONVAI_SANDBOX_DEMO/,
       );
     } finally {
       await on.sandbox.close();
