@@ -240,6 +240,9 @@ describe("faults on the character calls", () => {
       statuses.push((await call("/character/update", { charID: "c-1", model_group_name: model })).status);
     }
     expect(statuses).toEqual([200, 200, 500, 200]);
+    // A status fault without a body answers in these calls' own error style.
+    sandbox.inject({ endpoint: "character-list", fault: { kind: "status", status: 503 } });
+    expect((await call("/character/list")).json).toEqual({ ERROR: "Service Unavailable" });
     expect(sandbox.characters()[0]?.model).toBe("gpt-4.1-nano");
     expect(() => sandbox.inject({ after: -1, fault: { kind: "hang" } })).toThrow(/after/);
   });
