@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { createSandbox, type Sandbox } from "../../../src/convai/sandbox.js";
+import { createSandbox, type Sandbox } from "../../../src/convai/sandbox/index.js";
 import { CALLBACK } from "../../../src/slack/ids.js";
 import { type BotProcess, ROOT, runBot, waitForPort } from "../../helpers/bot-process.js";
 import { type FakeSlack, startFakeSlack } from "../../helpers/fake-slack.js";
@@ -41,7 +41,7 @@ async function startBot(preloads: string[] = []): Promise<Running> {
   const sm = await startFakeSocketMode();
   cleanup.push(() => sm.close());
   fake.socketUrl = sm.url;
-  const sandbox = createSandbox({ apiKey: "convai-proc-key" });
+  const sandbox = createSandbox({ apiKey: "convai-proc-key", record: true });
   const convaiUrl = await sandbox.listen(0, "127.0.0.1");
   cleanup.push(() => sandbox.close());
   const bot = runBot(
