@@ -123,6 +123,7 @@ async function convaiFor(
       prefix: config.convai.prefix,
       apiKey: config.convai.apiKey,
       timeoutMs: config.convai.timeoutMs,
+      connections: config.convai.maxConnections,
       logger,
     });
     return { convai, sandbox: false };
@@ -130,6 +131,7 @@ async function convaiFor(
   const { convai } = await startEmbeddedSandbox({
     prefix: config.convai.prefix,
     timeoutMs: config.convai.timeoutMs,
+    connections: config.convai.maxConnections,
     file: config.convai.sandboxFile,
     demo: config.convai.sandboxDemo,
     logger,

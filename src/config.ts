@@ -20,6 +20,8 @@ export interface Config {
     apiUrl: string;
     prefix: ApiPrefix;
     timeoutMs: number;
+    /** Keep-alive connections in the one pool to Convai (CONVAI_MAX_CONNECTIONS). */
+    maxConnections: number;
     sandboxFile: string;
     /** A fresh sandbox starts with a demo custom LLM and demo characters (CONVAI_SANDBOX_DEMO). */
     sandboxDemo: boolean;
@@ -34,6 +36,9 @@ export interface Config {
   /** CONVAI_SECRET_* variables, the only ones an `env:NAME` api_key may name. */
   secrets: ReadonlyMap<string, string>;
 }
+
+/** Connections to Convai when CONVAI_MAX_CONNECTIONS is unset. */
+export const DEFAULT_MAX_CONNECTIONS = 16;
 
 export const SECRET_ENV_PREFIX = "CONVAI_SECRET_";
 
@@ -110,6 +115,8 @@ const envSchema = z.object({
   CONVAI_API_URL: opt(httpUrl),
   CONVAI_API_PREFIX: opt(z.enum(API_PREFIXES, { message: `must be one of ${API_PREFIXES.join(", ")}` })),
   CONVAI_TIMEOUT_MS: int(500, 120_000, 10_000),
+  // The default comes from npm run bench at 0, 50 and 150 ms of Convai latency (README, Performance).
+  CONVAI_MAX_CONNECTIONS: int(1, 256, DEFAULT_MAX_CONNECTIONS),
   CONVAI_NOTIFY_CHANNEL: opt(
     z
       .string()
@@ -183,6 +190,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       apiUrl: (e.CONVAI_API_URL ?? "https://api.convai.com").replace(/\/+$/, ""),
       prefix: e.CONVAI_API_PREFIX ?? "/llm-models",
       timeoutMs: e.CONVAI_TIMEOUT_MS,
+      maxConnections: e.CONVAI_MAX_CONNECTIONS,
       sandboxFile: e.CONVAI_SANDBOX_FILE ?? ".convai-sandbox.json",
       sandboxDemo: e.CONVAI_SANDBOX_DEMO,
     },

@@ -43,6 +43,7 @@ describe("defaults and mode", () => {
         apiUrl: "https://api.convai.com",
         prefix: "/llm-models",
         timeoutMs: 10_000,
+        maxConnections: 16,
         sandboxFile: ".convai-sandbox.json",
         sandboxDemo: true,
       },
@@ -209,6 +210,19 @@ describe("Convai variables", () => {
         "must be a whole number",
       );
     }
+  });
+
+  it("CONVAI_MAX_CONNECTIONS: 1 to 256 connections", () => {
+    expect(configOf({ ...HTTP_ENV, CONVAI_MAX_CONNECTIONS: "1" }).convai.maxConnections).toBe(1);
+    expect(configOf({ ...HTTP_ENV, CONVAI_MAX_CONNECTIONS: "64" }).convai.maxConnections).toBe(64);
+    for (const bad of ["0", "257"]) {
+      expect(oneErrorFor({ ...HTTP_ENV, CONVAI_MAX_CONNECTIONS: bad }, "CONVAI_MAX_CONNECTIONS")).toBe(
+        "must be between 1 and 256",
+      );
+    }
+    expect(oneErrorFor({ ...HTTP_ENV, CONVAI_MAX_CONNECTIONS: "many" }, "CONVAI_MAX_CONNECTIONS")).toBe(
+      "must be a whole number",
+    );
   });
 
   it("CONVAI_NOTIFY_CHANNEL: a channel ID", () => {

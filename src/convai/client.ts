@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, errors as undiciErrors } from "undici";
 import { z } from "zod";
+import { DEFAULT_MAX_CONNECTIONS } from "../config.js";
 import type { Logger } from "../logger.js";
+import { RateGate } from "./rate-gate.js";
 import {
   type ApiPrefix,
   type CharacterUpdateData,
@@ -151,14 +153,22 @@ const PRE_SEND_CODES = new Set([
 export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
   const base = new URL(options.baseUrl);
   const basePath = base.pathname.replace(/\/+$/, "");
+  const gated = (pausedMs: number): ConvaiFailure => ({
+    ok: false,
+    kind: "rate_limited",
+    message: "Convai is rate limiting the bot.",
+    ambiguous: false,
+    retryAfterMs: pausedMs,
+  });
   const pool = new Pool(base.origin, {
     // Enough for the commands in flight against a remote Convai: 8 capped list at 8 calls per round trip.
-    connections: options.connections ?? 32,
+    connections: options.connections ?? DEFAULT_MAX_CONNECTIONS,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 60_000,
   });
   const backoffMs = options.backoffMs ?? 150;
   const log = options.logger.child({ component: "convai" });
+  const gate = new RateGate(log);
 
   /** Scrubs every secret this call carried from text that came back, in case a server echoes them. */
   const scrub = (text: string, secrets: readonly string[]): string => {
@@ -227,12 +237,26 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
     let result: ConvaiResult<T>;
     try {
       for (;;) {
+        // Another call's 429 holds this one back too; nothing is sent while the window is open.
+        const paused = gate.pause();
+        if (paused > 0) {
+          if (paused >= deadline - Date.now() - 250) {
+            result = gated(paused);
+            break;
+          }
+          await sleep(paused, undefined, { signal: controller.signal }).catch(() => undefined);
+          if (controller.signal.aborted) {
+            result = gated(gate.pause());
+            break;
+          }
+        }
         tries += 1;
         result = await once(op, body, secrets, parse, controller.signal, mutating);
         if (result.ok) break;
         const remaining = deadline - Date.now();
         // A 429 applied nothing, so any call may be re-sent once Convai allows it.
         if (result.kind === "rate_limited") {
+          gate.limited(result.retryAfterMs);
           const wait = result.retryAfterMs ?? 1000;
           if (wait < remaining - 250 && tries < 4) {
             await sleep(wait, undefined, { signal: controller.signal }).catch(() => undefined);
@@ -261,6 +285,9 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
         { op, status: result.status, ms, tries, transactionID: result.transactionID },
         "Convai call succeeded.",
       );
+    } else if (tries === 0) {
+      // Held back by the shared 429 window and never sent: the window's own line says why.
+      log.debug({ op, ms }, "Convai call not sent: the rate-limit window outlasts its deadline.");
     } else {
       log.warn(
         {

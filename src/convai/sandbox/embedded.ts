@@ -7,6 +7,8 @@ import { createSandbox, type Sandbox } from "./index.js";
 export interface EmbeddedSandboxOptions {
   prefix: ApiPrefix;
   timeoutMs: number;
+  /** CONVAI_MAX_CONNECTIONS. */
+  connections?: number;
   /** CONVAI_SANDBOX_FILE. */
   file: string;
   /** CONVAI_SANDBOX_DEMO: a fresh state file starts with the demo account. */
@@ -29,6 +31,7 @@ export async function startEmbeddedSandbox(
     prefix: options.prefix,
     apiKey,
     timeoutMs: options.timeoutMs,
+    ...(options.connections !== undefined ? { connections: options.connections } : {}),
     logger: options.logger,
   });
   const convai: ConvaiClient = {
