@@ -15,7 +15,9 @@ export type Fault =
   | { kind: "reset" }
   | { kind: "malformed" }
   | { kind: "apply-then-hang" }
-  | { kind: "apply-then-reset" };
+  | { kind: "apply-then-reset" }
+  /** The answer is computed at once and sent `ms` later: a slow network carrying an older snapshot. */
+  | { kind: "apply-then-delay"; ms: number };
 
 export interface FaultRule {
   endpoint?: SandboxEndpoint | "*";

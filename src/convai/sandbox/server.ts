@@ -271,6 +271,7 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
       req.socket.resetAndDestroy();
       return done(`fault:apply-then-reset(${reply.status})`);
     }
+    if (fault?.kind === "apply-then-delay") await sleep(fault.ms);
     done(reply.status, reply);
   }
 
