@@ -3,13 +3,12 @@
  * `node dist/app.mjs` runs the bot (built by `npm run build`); `node dist/app.mjs sandbox` serves the Convai
  * sandbox alone.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { WebClient } from "@slack/web-api";
 import { type Config, loadConfig } from "./config.js";
 import { createConvaiClient } from "./convai/client.js";
-import { createSandbox } from "./convai/sandbox.js";
-import { runSandboxServer } from "./convai/sandbox-main.js";
+import { startEmbeddedSandbox } from "./convai/sandbox/embedded.js";
+import { runSandboxServer } from "./convai/sandbox/main.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { type BotIdentity, createApp } from "./create-app.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -80,32 +79,17 @@ async function convaiFor(
     });
     return { convai, sandbox: false };
   }
-  const apiKey = `sandbox-${randomBytes(16).toString("hex")}`;
-  const sandbox = createSandbox({ apiKey, file: config.convai.sandboxFile, logger });
-  const url = await sandbox.listen(0, "127.0.0.1");
+  const { convai } = await startEmbeddedSandbox({
+    prefix: config.convai.prefix,
+    timeoutMs: config.convai.timeoutMs,
+    file: config.convai.sandboxFile,
+    logger,
+  });
   logger.warn(
     { sandboxFile: config.convai.sandboxFile },
     "SANDBOX MODE: CONVAI_API_KEY is unset, so changes go to the embedded Convai emulator, not to Convai.",
   );
-  const client = createConvaiClient({
-    baseUrl: url,
-    prefix: config.convai.prefix,
-    apiKey,
-    timeoutMs: config.convai.timeoutMs,
-    logger,
-  });
-  return {
-    convai: {
-      ...client,
-      prefix: client.prefix,
-      baseUrl: client.baseUrl,
-      async close() {
-        await client.close();
-        await sandbox.close();
-      },
-    },
-    sandbox: true,
-  };
+  return { convai, sandbox: true };
 }
 
 /** One auth.test at start-up, so Bolt never calls it per request. */

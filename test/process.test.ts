@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createSandbox, type Sandbox } from "../src/convai/sandbox.js";
+import { createSandbox, type Sandbox } from "../src/convai/sandbox/index.js";
 import { type FakeSlack, startFakeSlack } from "./helpers/fake-slack.js";
 import { startFakeSocketMode } from "./helpers/fake-socket-mode.js";
 import {
@@ -183,7 +183,7 @@ describe("the entry point", () => {
 
   it("finishes a submission in flight on SIGTERM, then exits 0", async () => {
     const fake = await fakeSlack();
-    const sandbox: Sandbox = createSandbox({ apiKey: "convai-proc-key" });
+    const sandbox: Sandbox = createSandbox({ apiKey: "convai-proc-key", record: true });
     const convaiUrl = await sandbox.listen(0, "127.0.0.1");
     cleanup.push(() => sandbox.close());
     const r = run({
@@ -311,7 +311,11 @@ describe("the entry point", () => {
 
   it("npm run sandbox's entry serves the API alone and prints the key", async () => {
     const r = run(
-      { SANDBOX_PORT: "0", CONVAI_SANDBOX_FILE: join(tmpdir(), `sbx-${process.pid}-${Date.now()}.json`) },
+      {
+        SANDBOX_PORT: "0",
+        SANDBOX_DEMO: "false",
+        CONVAI_SANDBOX_FILE: join(tmpdir(), `sbx-${process.pid}-${Date.now()}.json`),
+      },
       ["sandbox"],
     );
     track(r);

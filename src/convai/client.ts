@@ -4,6 +4,8 @@ import { z } from "zod";
 import type { Logger } from "../logger.js";
 import {
   type ApiPrefix,
+  type CharacterUpdateData,
+  type ConvaiCharacter,
   type ConvaiClient,
   type ConvaiFailure,
   type ConvaiModel,
@@ -32,13 +34,18 @@ export interface ConvaiClientOptions {
   backoffMs?: number;
 }
 
-type Operation = "register" | "update" | "deregister" | "list";
+type Operation = "register" | "update" | "deregister" | "list" | "character-list" | "character-update";
+
+/** Reads, safe to repeat after a transient failure; every other operation is a mutation, sent once. */
+const READS: ReadonlySet<Operation> = new Set(["list", "character-list"]);
 
 /** How long close() lets calls still in flight finish before cutting them. */
 const CLOSE_GRACE_MS = 1000;
 
 /** The largest answer we read; Convai's are a few KiB even with hundreds of models. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** A character object is large (avatars, traits, backstory: ~3 KB); room for several thousand of them. */
+const MAX_CHARACTER_LIST_BYTES = 32 * 1024 * 1024;
 
 /** Convai may send null for a field it has no value for; null and absent are read alike. */
 const optText = z
@@ -79,6 +86,49 @@ const updateSchema = z.object({
     .transform((v) => v ?? undefined),
 });
 const deregisterSchema = z.object({ message: optText });
+const characterUpdateSchema = z.object({ STATUS: optText });
+
+/** A field the bot reads from a character; any other type than a string is read as absent. */
+const looseText = z
+  .unknown()
+  .optional()
+  .transform((v) => (typeof v === "string" ? v : undefined));
+// Only the four fields the bot needs: zod reads nothing else of the (large) object and copies nothing else.
+const characterSchema = z.object({
+  character_id: z.union([z.string().min(1), z.number().transform(String)]),
+  character_name: looseText,
+  timestamp: looseText,
+  personalised_prompt_config: z
+    .unknown()
+    .optional()
+    .transform((v) => (typeof v === "object" && v !== null && "MODEL" in v ? v.MODEL : undefined))
+    .pipe(looseText),
+});
+
+/**
+ * `{"characters": [...]}` (or a bare array). An entry without a usable character_id cannot be shown or
+ * moved, so it is skipped and counted rather than failing the whole list.
+ */
+function parseCharacters(json: unknown): { characters: ConvaiCharacter[]; skipped: number } | undefined {
+  const list = Array.isArray(json)
+    ? json
+    : typeof json === "object" && json !== null && "characters" in json
+      ? json.characters
+      : undefined;
+  if (!Array.isArray(list)) return undefined;
+  const characters: ConvaiCharacter[] = [];
+  let skipped = 0;
+  for (const entry of list) {
+    const parsed = characterSchema.safeParse(entry);
+    if (!parsed.success) {
+      skipped += 1;
+      continue;
+    }
+    const { character_id, character_name, timestamp, personalised_prompt_config } = parsed.data;
+    characters.push({ character_id, character_name, model: personalised_prompt_config, timestamp });
+  }
+  return { characters, skipped };
+}
 
 /** Errors that happen before a byte of the request left: the call certainly did not apply. */
 const PRE_SEND_CODES = new Set([
@@ -121,16 +171,26 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
     text: string;
   }
 
+  /** Character calls are not under the model prefix: `/character/list`, `/character/update`. */
+  const pathOf = (op: Operation): string =>
+    op === "character-list"
+      ? `${basePath}/character/list`
+      : op === "character-update"
+        ? `${basePath}/character/update`
+        : `${basePath}${options.prefix}/${op}`;
+
   async function attempt(op: Operation, body: unknown, signal: AbortSignal): Promise<Attempt> {
+    const limit = op === "character-list" ? MAX_CHARACTER_LIST_BYTES : MAX_BODY_BYTES;
     const res = await pool.request({
       method: "POST",
-      path: `${basePath}${options.prefix}/${op}`,
+      path: pathOf(op),
+      // /character/list is documented without a body; the model calls always send a JSON object.
       headers: {
-        "content-type": "application/json",
+        ...(op === "character-list" ? {} : { "content-type": "application/json" }),
         accept: "application/json",
         "CONVAI-API-KEY": options.apiKey,
       },
-      body: JSON.stringify(body ?? {}),
+      body: op === "character-list" ? null : JSON.stringify(body ?? {}),
       signal,
     });
     const chunks: Buffer[] = [];
@@ -138,7 +198,7 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
     for await (const chunk of res.body) {
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
       size += buf.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > limit) {
         res.body.destroy();
         throw new BodyTooLargeError();
       }
@@ -158,7 +218,7 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DeadlineError()), options.timeoutMs);
     timer.unref();
-    const mutating = op !== "list";
+    const mutating = !READS.has(op);
     let tries = 0;
     let result: ConvaiResult<T>;
     try {
@@ -243,8 +303,8 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
       res.status >= 200 && res.status < 300 && env?.status !== "error" && !env?.ERROR && !env?.API_ERROR;
 
     if (success) {
-      // The seed's form (/custom-llm) describes no success body for a mutation: the 2xx is the answer.
-      const undescribed = mutating && options.prefix === "/custom-llm";
+      // The seed's form (/custom-llm) describes no success body for a model mutation: the 2xx is the answer.
+      const undescribed = mutating && options.prefix === "/custom-llm" && op !== "character-update";
       const data = isJson ? parse(json) : undescribed ? parse(undefined) : undefined;
       if (data === undefined) {
         return failure("malformed", "Convai answered with a body the bot could not read.", {
@@ -330,6 +390,27 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
       return call<ConvaiModel[]>("list", undefined, [], (j) => {
         const parsed = modelsSchema.safeParse(modelsOf(j));
         return parsed.success ? parsed.data : undefined;
+      });
+    },
+    listCharacters() {
+      return call<ConvaiCharacter[]>("character-list", undefined, [], (j) => {
+        const parsed = parseCharacters(j);
+        if (parsed && parsed.skipped > 0) {
+          log.warn(
+            { skipped: parsed.skipped, kept: parsed.characters.length },
+            "Convai's character list had entries without a character_id; they were left out.",
+          );
+        }
+        return parsed?.characters;
+      });
+    },
+    setCharacterModel(charID: string, model: string) {
+      return call<CharacterUpdateData>("character-update", { charID, model_group_name: model }, [], (j) => {
+        const parsed = parseWith(characterUpdateSchema, j);
+        if (parsed === undefined) return undefined;
+        // Anything but SUCCESS (when a STATUS is given) did not say the change was made.
+        if (parsed.STATUS !== undefined && parsed.STATUS.toUpperCase() !== "SUCCESS") return undefined;
+        return parsed.STATUS === undefined ? {} : { status: parsed.STATUS };
       });
     },
     async close() {

@@ -70,6 +70,23 @@ export interface DeregisterData {
   message?: string;
 }
 
+/**
+ * One character as the bot reads it from `/character/list` (SPEC §10): only these fields; every other
+ * one (avatars, traits, voices...) is ignored. Absent, null or wrong-typed optional fields are undefined.
+ */
+export interface ConvaiCharacter {
+  character_id: string;
+  character_name?: string | undefined;
+  /** personalised_prompt_config.MODEL: a built-in model code or a custom LLM's model_group_name. */
+  model?: string | undefined;
+  timestamp?: string | undefined;
+}
+
+/** `/character/update` answers `{"STATUS":"SUCCESS"}`; nothing else is read. */
+export interface CharacterUpdateData {
+  status?: string;
+}
+
 export type FailureKind =
   | "unauthorized"
   | "not_found"
@@ -106,6 +123,13 @@ export interface ConvaiClient {
   update(input: UpdateInput): Promise<ConvaiResult<UpdateData>>;
   deregister(modelGroupName: string): Promise<ConvaiResult<DeregisterData>>;
   list(): Promise<ConvaiResult<ConvaiModel[]>>;
+  /** POST /character/list (never under the model prefix); retried like list. */
+  listCharacters(): Promise<ConvaiResult<ConvaiCharacter[]>>;
+  /**
+   * POST /character/update {charID, model_group_name}; sent once, never re-sent after a failure that may
+   * have applied (`ambiguous`): re-read the character list instead.
+   */
+  setCharacterModel(charID: string, model: string): Promise<ConvaiResult<CharacterUpdateData>>;
   close(): Promise<void>;
 }
 

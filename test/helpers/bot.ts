@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import { z } from "zod";
 import { loadConfig } from "../../src/config.js";
 import { createConvaiClient } from "../../src/convai/client.js";
-import { createSandbox, type Sandbox } from "../../src/convai/sandbox.js";
+import { createSandbox, type Sandbox } from "../../src/convai/sandbox/index.js";
 import type { ApiPrefix } from "../../src/convai/types.js";
 import { type BotApp, type CreateAppOptions, createApp } from "../../src/create-app.js";
 import { createLogger } from "../../src/logger.js";
@@ -78,6 +78,7 @@ export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixtur
   const dir = options.sandboxFile ? undefined : await mkdtemp(join(tmpdir(), "convai-bot-"));
   const sandbox = createSandbox({
     apiKey: CONVAI_KEY,
+    record: true,
     file: options.sandboxFile ?? join(dir ?? "", "state.json"),
   });
   const convaiUrl = await sandbox.listen(0, "127.0.0.1");

@@ -4,7 +4,7 @@
  * /healthz listens on an ephemeral port (PORT=0).
  */
 import { request } from "undici";
-import type { Sandbox } from "../../src/convai/sandbox.js";
+import type { Sandbox } from "../../src/convai/sandbox/index.js";
 import type { BotApp, CreateAppOptions } from "../../src/create-app.js";
 import { buildBot } from "./bot.js";
 import { type FakeSlack, startFakeSlack } from "./fake-slack.js";

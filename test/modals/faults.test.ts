@@ -6,7 +6,7 @@
  * flight, and Slack's own failures.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Fault } from "../../src/convai/sandbox.js";
+import type { Fault } from "../../src/convai/sandbox/index.js";
 import { CALLBACK } from "../../src/slack/ids.js";
 import { MANAGER, startTestBot, type TestBot } from "../helpers/bot.js";
 import {

@@ -6,13 +6,13 @@ import {
   createConvaiClient,
   kindFor,
   parseRetryAfter,
-} from "../src/convai/client.js";
+} from "../../src/convai/client.js";
 import {
   createSandbox,
   type RecordedRequest,
   type Sandbox,
   type SandboxEndpoint,
-} from "../src/convai/sandbox.js";
+} from "../../src/convai/sandbox/index.js";
 import {
   API_PREFIXES,
   type ApiPrefix,
@@ -23,8 +23,8 @@ import {
   DEFAULT_BASE_URL,
   type FailureKind,
   type RegisterInput,
-} from "../src/convai/types.js";
-import { createLogger } from "../src/logger.js";
+} from "../../src/convai/types.js";
+import { createLogger } from "../../src/logger.js";
 
 // Distinctive values, so a leak anywhere is unmistakable.
 const KEY = "convai-KEY-5b9d2e7a-TESTONLY";
@@ -56,7 +56,7 @@ async function start(
   prefix: ApiPrefix = "/llm-models",
   overrides: Partial<ConvaiClientOptions> = {},
 ): Promise<Harness> {
-  const sandbox = createSandbox({ apiKey: KEY });
+  const sandbox = createSandbox({ apiKey: KEY, record: true });
   const url = await sandbox.listen(0, "127.0.0.1");
   const logs: string[] = [];
   const logger = createLogger({

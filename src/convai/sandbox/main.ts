@@ -1,12 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { LOG_LEVELS, type LogLevel } from "../config.js";
-import { createLogger } from "../logger.js";
-import { createSandbox, type Sandbox } from "./sandbox.js";
+import { LOG_LEVELS, type LogLevel } from "../../config.js";
+import { createLogger } from "../../logger.js";
+import { createSandbox, type Sandbox } from "./index.js";
 
 const DEFAULT_PORT = 4010;
 const DEFAULT_FILE = ".convai-sandbox.json";
-/** A standalone sandbox may run for days; keep only recent requests so memory stays flat. */
-const RECORDED_REQUESTS = 1_000;
 
 function parsePort(value: string | undefined): number {
   if (value === undefined || value.trim() === "") return DEFAULT_PORT;
@@ -15,6 +13,14 @@ function parsePort(value: string | undefined): number {
     throw new Error("SANDBOX_PORT must be a whole number between 0 and 65535");
   }
   return port;
+}
+
+/** SANDBOX_DEMO: on unless switched off; the demo fills only a fresh state file. */
+function parseDemo(value: string | undefined): boolean {
+  const text = value?.trim().toLowerCase() ?? "";
+  if (["", "1", "true", "yes", "on"].includes(text)) return true;
+  if (["0", "false", "no", "off"].includes(text)) return false;
+  throw new Error("SANDBOX_DEMO must be true or false");
 }
 
 function isLogLevel(value: string | undefined): value is LogLevel {
@@ -30,6 +36,7 @@ export async function runSandboxServer(
   log: (line: string) => void,
 ): Promise<{ sandbox: Sandbox; url: string; apiKey: string }> {
   const port = parsePort(env.SANDBOX_PORT);
+  const demo = parseDemo(env.SANDBOX_DEMO);
   const file = env.CONVAI_SANDBOX_FILE?.trim() || DEFAULT_FILE;
   const givenKey = env.CONVAI_API_KEY?.trim() || undefined;
   const apiKey = givenKey ?? `sandbox-${randomBytes(16).toString("hex")}`;
@@ -38,7 +45,7 @@ export async function runSandboxServer(
     apiKey,
     file,
     logger: createLogger({ level: isLogLevel(level) ? level : "info" }),
-    maxRecordedRequests: RECORDED_REQUESTS,
+    demo,
   });
   const url = await sandbox.listen(port, "127.0.0.1");
 
@@ -57,5 +64,6 @@ export async function runSandboxServer(
   );
   log(`List:     curl -s -X POST ${url}/llm-models/list -H "CONVAI-API-KEY: ${keyShown}"`);
   log(`The seed's form is served too: replace /llm-models with /custom-llm.`);
+  log(`Characters: curl -s -X POST ${url}/character/list -H "CONVAI-API-KEY: ${keyShown}"`);
   return { sandbox, url, apiKey };
 }
