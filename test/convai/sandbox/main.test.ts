@@ -13,7 +13,12 @@ describe("runSandboxServer", () => {
     const dir = await tempDir();
     const lines: string[] = [];
     const { sandbox, url } = await runSandboxServer(
-      { SANDBOX_PORT: "0", SANDBOX_DEMO: "false", CONVAI_SANDBOX_FILE: join(dir, "s.json"), LOG_LEVEL: "silent" },
+      {
+        SANDBOX_PORT: "0",
+        SANDBOX_DEMO: "false",
+        CONVAI_SANDBOX_FILE: join(dir, "s.json"),
+        LOG_LEVEL: "silent",
+      },
       (line) => lines.push(line),
     );
     const pool = new Pool(url);
