@@ -2,7 +2,7 @@ import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction 
 import type { Deps } from "../deps.js";
 import { CALLBACK } from "../slack/ids.js";
 import { readDeregisterForm, readRegisterForm, readUpdateForm } from "./form.js";
-import { prologue, settle, stale, withBanner } from "./submission.js";
+import { presentChange, prologue, settle, stale, withBanner } from "./submission.js";
 import { deregisterModal, registerModal, registerPrefill, updateModal, updatePrefill } from "./ui.js";
 
 /**
@@ -33,7 +33,9 @@ async function onRegister(deps: Deps, { ack, body, view, client }: Args): Promis
   const prefill = registerPrefill(form.input, form.verify);
   await settle({
     ...{ deps, client, kind: "register", actor: ctx.actor, view, ack, arrived },
-    work: deps.service.register(ctx.actor, form.input, { verify: form.verify }),
+    work: deps.service
+      .register(ctx.actor, form.input, { verify: form.verify })
+      .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) =>
       withBanner(registerModal(deps.view, prefill, errors, view.private_metadata), banner),
   });
@@ -50,7 +52,9 @@ async function onUpdate(deps: Deps, { ack, body, view, client }: Args): Promise<
   const prefill = updatePrefill(form.fields, form.verify);
   await settle({
     ...{ deps, client, kind: "update", actor: ctx.actor, view, ack, arrived },
-    work: deps.service.update(ctx.actor, group, form.fields, { verify: form.verify }),
+    work: deps.service
+      .update(ctx.actor, group, form.fields, { verify: form.verify })
+      .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) => {
       // The form shows the model's current values, so it needs a fresh read to be rebuilt.
       const found = await deps.service.get(group);
@@ -70,7 +74,7 @@ async function onDeregister(deps: Deps, { ack, body, view, client }: Args): Prom
   if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
   await settle({
     ...{ deps, client, kind: "deregister", actor: ctx.actor, view, ack, arrived },
-    work: deps.service.deregister(ctx.actor, group),
+    work: deps.service.deregister(ctx.actor, group).then((o) => presentChange(deps, o)),
     restore: async (errors, banner) => {
       const found = await deps.service.get(group);
       if (!found.ok) return undefined;
