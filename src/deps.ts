@@ -2,6 +2,7 @@ import type { WebClient } from "@slack/web-api";
 import type { Config } from "./config.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { createLlmService } from "./domain/changes.js";
+import { type CharacterService, createCharacterService } from "./domain/characters.js";
 import type { Actor, LlmService, ProbeFn } from "./domain/outcome.js";
 import type { Logger } from "./logger.js";
 import type { ValidationContext } from "./modals/form.js";
@@ -16,6 +17,8 @@ export interface Deps {
   config: Config;
   logger: Logger;
   service: LlmService;
+  /** Characters: usage, assign, and the deregister that moves them first (SPEC §10). */
+  characters: CharacterService;
   authz: Authorizer;
   view: ViewContext;
   validation: ValidationContext;
@@ -41,16 +44,18 @@ export function createDeps(options: {
 }): Deps {
   const { config, logger, convai, client, sandbox } = options;
   const notify = createNotifier({ client, channel: config.notifyChannel, sandbox, logger });
+  const service = createLlmService({
+    convai,
+    probe: options.probe ?? probeEndpoint,
+    notify,
+    allowPrivateUrls: config.allowPrivateUrls,
+    logger,
+  });
   return {
     config,
     logger,
-    service: createLlmService({
-      convai,
-      probe: options.probe ?? probeEndpoint,
-      notify,
-      allowPrivateUrls: config.allowPrivateUrls,
-      logger,
-    }),
+    service,
+    characters: createCharacterService({ convai, llm: service, notify, logger }),
     authz: createAuthorizer({ config, client, logger }),
     view: { prefix: convai.prefix, sandbox },
     validation: { prefix: convai.prefix, allowPrivateUrls: config.allowPrivateUrls, secrets: config.secrets },

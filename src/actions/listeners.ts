@@ -17,7 +17,7 @@ export function requestFromAction(action: BlockElementAction): OpenRequest | und
   if (!action.block_id.startsWith(MODEL_BLOCK_PREFIX)) return undefined;
   const group = action.block_id.slice(MODEL_BLOCK_PREFIX.length);
   const choice = action.selected_option.value;
-  if (choice === "update" || choice === "deregister") return { kind: choice, group };
+  if (choice === "update" || choice === "deregister" || choice === "assign") return { kind: choice, group };
   return undefined;
 }
 

@@ -203,7 +203,7 @@ describe("App Home: buttons", () => {
     await bot.sandbox.seed(FIVE);
     const home = await openHome(bot, MANAGER);
     const menu = button(home, (e) => e.action_id === ACTION.modelOverflow && e.block_id === "model:kilo");
-    expect(menu.options?.map((o) => o.value)).toEqual(["update", "deregister"]);
+    expect(menu.options?.map((o) => o.value)).toEqual(["update", "assign", "deregister"]);
     await click(bot, MANAGER, menu, "update");
     const opened = await bot.fake.waitFor("views.open");
     expect(viewOf(opened).callback_id).toBe(CALLBACK.update);

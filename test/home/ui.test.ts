@@ -172,6 +172,7 @@ describe("App Home view: content", () => {
     const menu = buttons(view).find((b) => b.action_id === ACTION.modelOverflow);
     expect(menu?.options?.map((o) => [o.text.text, o.value])).toEqual([
       ["Edit", "update"],
+      ["Assign characters", "assign"],
       ["Deregister", "deregister"],
     ]);
     const text = json(view);
@@ -321,6 +322,7 @@ describe("App Home view: escaping and limits", () => {
       page: 2,
       access: { canManage: false, policy: POLICY, problem: "x" },
       state: { kind: "loaded", models: models(HOME_PAGE_SIZE * 3) },
+      usage: { kind: "unknown", reason: "Convai had an internal error." },
     });
     expect(view.blocks).toHaveLength(HOME_PAGE_SIZE + HOME_CHROME_BLOCKS);
     expect(violations(view)).toEqual([]);
