@@ -72,7 +72,10 @@ export function registerActions(app: App, deps: Deps): void {
     // Buttons are checked exactly like commands: a forged action from a member changes nothing.
     const permission = await deps.authz.canManage(body.user.id);
     if (!permission.ok) {
-      log.warn({ event: "refused" }, "Refused a button action from a user who may not change models.");
+      log.warn(
+        { event: "refused", managersFrom: deps.authz.source },
+        "Refused a button action from a user who may not change models.",
+      );
       return tell(permission.message, "Not allowed", true);
     }
     const opened = await openChangeModal(

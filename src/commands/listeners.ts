@@ -69,7 +69,10 @@ export function registerCommands(app: App, deps: Deps): void {
         await ack();
         const permission = await deps.authz.canManage(command.user_id);
         if (!permission.ok) {
-          log().warn({ event: "refused" }, "Refused a change command from a user who may not change models.");
+          log().warn(
+            { event: "refused", managersFrom: deps.authz.source },
+            "Refused a change command from a user who may not change models.",
+          );
           return send(respond, plainMessage(ctx, `:no_entry: ${permission.message}`), log);
         }
         const opened = await openChangeModal(

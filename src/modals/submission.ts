@@ -92,7 +92,10 @@ export async function prologue(
   // Checked on every submission, not only when the modal opened (SPEC §5).
   const permission = await deps.authz.canManage(actor.userId);
   if (!permission.ok) {
-    log.warn({ event: "refused" }, "Refused a submission from a user who may not change models.");
+    log.warn(
+      { event: "refused", managersFrom: deps.authz.source },
+      "Refused a submission from a user who may not change models.",
+    );
     return {
       ok: false,
       ack: {

@@ -16,7 +16,7 @@ import { sandboxNote } from "../../src/slack/blocks.js";
 import { ACTION } from "../../src/slack/ids.js";
 import { charLength, LIMITS } from "../../src/slack/text.js";
 
-const POLICY = "the users listed in CONVAI_MANAGERS (<@U0MANAGER>)";
+const POLICY = "Convai LLM managers — <@U0MANAGER> —";
 
 function model(i: number, extra: Partial<ConvaiModel> = {}): ConvaiModel {
   return {
