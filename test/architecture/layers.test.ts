@@ -23,7 +23,7 @@ function sources(dir: string): string[] {
 }
 
 /** Every static import and re-export of a file, with whether it is erased at run time. */
-export function importsOf(file: string, text: string): Import[] {
+function importsOf(file: string, text: string): Import[] {
   const out: Import[] = [];
   const pattern = /^(import|export)\s+(type\s+)?[^;]*?from\s+"([^"]+)";/gms;
   for (const m of text.matchAll(pattern)) {
