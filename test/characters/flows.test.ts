@@ -616,3 +616,75 @@ describe("deregister moves the characters first", () => {
     expect(updates(b)).toHaveLength(0);
   });
 });
+
+describe("deregister faults", () => {
+  const onGroup = FIVE.map((c) => ({ ...c, model: GROUP }));
+  const deregisterSent = (b: TestBot) => b.sandbox.requests.some((r) => r.path.endsWith("/deregister"));
+
+  it.each<[string, Fault]>([
+    ["hang", { kind: "hang" }],
+    ["reset", { kind: "reset" }],
+    ["429", { kind: "status", status: 429, body: { ERROR: "slow" }, headers: { "retry-after": "60" } }],
+    ["malformed", { kind: "malformed" }],
+  ])("%s on the 3rd move: no deregister, the model and the unmoved character stay", async (_name, f) => {
+    const b = await bot(onGroup, { timeoutMs: 600 });
+    fault(b, "character-update", f, { after: 2 });
+    const view = await outcome(b, await deregister(b, OTHER));
+    expect(view.title.text).toBe("Not deregistered");
+    expect(text(view.blocks)).toContain("Moved to `backup-llm`* (4)");
+    expect(text(view.blocks)).toMatch(/Not moved\* \(1\)|Not confirmed\* \(1\)/);
+    expect(deregisterSent(b)).toBe(false);
+    expect(updates(b)).toHaveLength(5);
+    expect(b.sandbox.characters().filter((c) => c.model === GROUP)).toHaveLength(1);
+  });
+
+  it("the character list failing at submission: nothing moved, nothing deregistered", async () => {
+    const b = await bot(onGroup);
+    fault(b, "character-list", { kind: "status", status: 500, body: { ERROR: "down" } }, { times: 20 });
+    const ack = await deregister(b, OTHER);
+    expect(text(ack)).toMatch(
+      /Nothing was deregistered: the bot could not read which characters use acme-llm/,
+    );
+    expect(updates(b)).toHaveLength(0);
+    expect(deregisterSent(b)).toBe(false);
+  });
+
+  it("the character list failing when the form opens: it says so and offers an optional move_to", async () => {
+    const b = await bot(onGroup);
+    fault(b, "character-list", { kind: "status", status: 500, body: { ERROR: "down" } }, { times: 20 });
+    const { view } = await openModal(b, `deregister ${GROUP}`);
+    expect(text(view.blocks)).toContain("could not be read");
+    expect(view.blocks.find((x) => x.block_id === "move_to")).toMatchObject({ optional: true });
+  });
+});
+
+describe("limits with 1,000 characters and hostile names", () => {
+  const thousand = Array.from({ length: 1000 }, (_, i) => ({
+    character_id: `k-${String(i).padStart(4, "0")}`,
+    character_name: `<!channel> <@U0BOSS> & ${"é".repeat(190)} 🤖 ${i}`,
+    model: GROUP,
+  }));
+
+  it("list, update form, deregister form and assign form stay within Slack's limits and ping nobody", async () => {
+    const b = await bot(thousand);
+    const list = await reply(b, "list");
+    expect(list.blocks.length).toBeLessThanOrEqual(50);
+    expect(text(list.blocks)).toContain("Used by 1000 characters");
+    const views: View[] = [];
+    for (const cmd of [`update ${GROUP}`, `deregister ${GROUP}`, `assign ${GROUP}`]) {
+      b.fake.reset();
+      views.push((await openModal(b, cmd)).view);
+    }
+    for (const surface of [list.blocks, ...views.map((v) => v.blocks)]) {
+      expect(surface.length).toBeLessThanOrEqual(100);
+      for (const m of mrkdwnTexts(surface)) {
+        expect(m.length).toBeLessThanOrEqual(3000);
+        expect(m).not.toMatch(/<!channel>|<@U0BOSS>/);
+      }
+    }
+    expect(text(views[1]?.blocks)).toContain("1000 characters use it");
+    expect(views[2]?.blocks.find((x) => x.block_id === "characters")?.element?.type).toBe(
+      "multi_external_select",
+    );
+  });
+});
