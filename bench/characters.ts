@@ -1,177 +1,187 @@
 /**
- * `npm run bench:characters`: the figures issue 11 asks for, printed (a report, not a test; exits 0 unless
- * the bench itself breaks). The real bot runs in this process on its HTTP receiver, against the fake Slack
- * Web API and the Convai sandbox on 127.0.0.1, as the test suite runs it.
- *   1. Convai calls per assign of 5 characters (by path).
- *   2. `assign <group>` command → views.open, with Convai's character list (and model list) held 2.5 s.
- *   3. Client parse time and heap for a /character/list of 1,000 characters of about 3 KB each.
- * Settings: BENCH_VIEWS_SAMPLES (5), BENCH_CONVAI_DELAY_MS (2500), BENCH_PARSE_RUNS (20).
+ * `npx tsx bench/characters.ts`: what reading a large account's character list costs (issue 11): 1,000
+ * characters of realistic size (~3 KB each: avatar, traits, pronunciations, guard rails, backstory).
+ * Every figure sits beside a same-run baseline: JSON.parse of the same bytes, and undici + body.json().
+ * Settings: BENCH_CHARACTERS (default 1000), BENCH_RUNS (default 30).
  */
-import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import { createConvaiClient } from "../src/convai/client.js";
-import { createSandbox } from "../src/convai/sandbox/index.js";
+import { createServer } from "node:http";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { request } from "undici";
+import { BUILT_IN_MODEL_CODES } from "../src/convai/built-in-models.js";
+import { createConvaiClient, parseCharacters } from "../src/convai/client.js";
 import { createLogger } from "../src/logger.js";
-import { MANAGER, startTestBot, type TestBot } from "../test/helpers/bot.js";
-import { sendCommand, sendInteraction, stateValues, viewSubmission } from "../test/helpers/slack-requests.js";
 
-const GROUP = "bench-llm";
-const num = (v: string | undefined, fallback: number) =>
-  v && Number.isFinite(Number(v)) ? Number(v) : fallback;
-const samples = num(process.env.BENCH_VIEWS_SAMPLES, 5);
-const delayMs = num(process.env.BENCH_CONVAI_DELAY_MS, 2500);
-const parseRuns = num(process.env.BENCH_PARSE_RUNS, 20);
-const say = (line: string) => process.stdout.write(`${line}\n`);
+v8.setFlagsFromString("--expose-gc");
+const gcValue: unknown = vm.runInNewContext("gc");
+const gc = (): void => {
+  if (typeof gcValue === "function") gcValue();
+};
 
-async function seeded(): Promise<TestBot> {
-  const bot = await startTestBot({ env: { LOG_LEVEL: "warn" } });
-  await bot.sandbox.seed([{ model_group_name: GROUP, model_name: "m", api_key: "sk-bench-1" }]);
-  await bot.sandbox.seedCharacters(
-    Array.from({ length: 5 }, (_, i) => ({
-      character_id: `b-${i}`,
-      character_name: `Bench ${i}`,
-      model: "gpt-4o",
-    })),
-  );
-  return bot;
-}
+const COUNT = Number(process.env.BENCH_CHARACTERS ?? 1000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 30);
+const WARMUP = 5;
+const KEY = "bench-characters-key";
 
-async function callsPerAssign(): Promise<void> {
-  const bot = await seeded();
-  try {
-    bot.sandbox.requests.length = 0;
-    const res = await sendInteraction(
-      bot.url,
-      viewSubmission({
-        callbackId: "convai_llm_assign",
-        userId: MANAGER,
-        privateMetadata: JSON.stringify({ v: 1, group: GROUP, origin: "command" }),
-        values: stateValues({
-          characters: {
-            type: "multi_static_select",
-            selected_options: Array.from({ length: 5 }, (_, i) => ({ value: `b-${i}` })),
-          },
-        }),
-      }),
-    );
-    if (res.status !== 200) throw new Error(`assign submission answered HTTP ${res.status}`);
-    const byPath = new Map<string, number>();
-    for (const r of bot.sandbox.requests) byPath.set(r.path, (byPath.get(r.path) ?? 0) + 1);
-    const detail = [...byPath].map(([p, n]) => `${n} × ${p}`).join(", ");
-    say(`Convai calls per assign of 5 characters: ${bot.sandbox.requests.length} (${detail})`);
-  } finally {
-    await bot.stop();
-  }
-}
+const words = "calm curious witty patient brave loyal gentle stern playful wise".split(" ");
+const pick = (i: number, n: number) => words[(i * 7 + n) % words.length] ?? "calm";
 
-async function assignToViewsOpen(): Promise<void> {
-  const bot = await seeded();
-  try {
-    const openMs: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      bot.fake.reset();
-      bot.sandbox.inject({ endpoint: "character-list", fault: { kind: "delay", ms: delayMs } });
-      bot.sandbox.inject({ endpoint: "list", fault: { kind: "delay", ms: delayMs } });
-      const trigger = `bench.${i}.${randomBytes(4).toString("hex")}`;
-      const opened = bot.fake.waitFor("views.open", (c) => c.args.trigger_id === trigger, delayMs + 5000);
-      const sent = Date.now();
-      await sendCommand(bot.url, {
-        text: `assign ${GROUP}`,
-        userId: MANAGER,
-        responseUrl: bot.fake.responseUrl(`b${i}`),
-        triggerId: trigger,
-      });
-      openMs.push((await opened).at - sent);
-      // Let the held answers come back before the next sample.
-      await bot.fake.waitFor("views.update", undefined, delayMs + 5000);
-      await sleep(20);
-    }
-    const worst = Math.max(...openMs);
-    say(
-      `assign → views.open, Convai's character and model lists delayed ${delayMs} ms: worst ${worst} ms of ${samples} (${openMs.join(", ")} ms); target < 300 ms: ${worst < 300 ? "met" : "missed"}`,
-    );
-  } finally {
-    await bot.stop();
-  }
-}
-
-/** A realistic character: the documented fields plus ~3 KB of the bulk a real one carries. */
-function bulkyCharacter(i: number): Record<string, unknown> {
+/** One character shaped like Convai's (character-examples.json), padded with the fields real ones carry. */
+function character(i: number): Record<string, unknown> {
+  const model =
+    i % 3 === 0 ? "acme-support-llm" : (BUILT_IN_MODEL_CODES[i % BUILT_IN_MODEL_CODES.length] ?? "gpt-4o");
   return {
-    character_name: `Character ${i}`,
-    character_id: `${randomBytes(16).toString("hex")}`,
+    character_name: `Character ${i} ${pick(i, 1)}`,
     collection_name: "convai_default_collection",
-    user_id: "SOME_USER_ID",
+    user_id: "USER_0123456789abcdef",
+    character_id: `c0ffee${i.toString(16).padStart(26, "0")}`,
     model_type: "RPM-3D",
     listing: "unlisted",
-    voice_type: "SOME_VOICE",
-    timestamp: "2023-11-07T02:57:59",
+    voice_type: "en-US-Neural2-J",
+    timestamp: "2024-12-19T10:30:42",
     language_code: "en-US",
+    language_codes: ["en-US", "es-ES", "fr-FR"],
     personalised_prompt_config: {
-      MODEL: i % 3 ? "gpt-4o" : GROUP,
+      MODEL: model,
       PROMPT: "",
       VERBOSITY: 2,
-      TEMPERATURE: 0.07,
+      TEMPERATURE: 0.7,
+      MODERATION_ENABLED: true,
+      SPEAKER: "User",
     },
-    backstory: "A long backstory. ".repeat(90),
-    traits: Array.from({ length: 12 }, (_, k) => ({ name: `trait-${k}`, weight: k / 12 })),
-    pronunciations: Array.from({ length: 8 }, (_, k) => ({ word: `word${k}`, ipa: "ˈwɜːd" })),
+    backstory: `${pick(i, 2)} ${pick(i, 3)} guide who knows the museum's east wing. `.repeat(22),
+    character_traits: {
+      catch_phrases: ["Well, well!", "Let me think...", "Follow me."],
+      personality_traits: words.slice(0, 6).map((w, n) => ({ trait: w, score: (i + n) % 10 })),
+      speaking_style: "Short sentences, warm tone, asks a question back.",
+    },
+    pronunciations: Array.from({ length: 6 }, (_, n) => ({ word: `Term${n}`, pronunciation: `tur-m${n}` })),
+    guard_rails: { blocked_words: ["spoiler", "password"], topics_to_avoid: ["politics", "medical advice"] },
+    model_details: {
+      ModelLink: `https://models.readyplayer.me/${i.toString(16).padStart(24, "0")}.glb`,
+      ModelType: "RPM-3D",
+      ModelPlaceholder: "https://cdn.example.com/placeholders/avatar-default-v3.png",
+    },
     avatar: {
-      url: `https://cdn.example.com/avatars/${i}.glb`,
-      thumbnail: `https://cdn.example.com/t/${i}.png`,
+      url: `https://cdn.example.com/avatars/${i}/portrait-1024x1024.png`,
+      thumbnail: `https://cdn.example.com/avatars/${i}/thumb-128x128.png`,
+      colors: { hair: "#3b2a1a", skin: "#e0b899", eyes: "#3a6ea5", outfit: "#223344" },
     },
+    actions: ["Wave", "Point", "Nod", "Walk to visitor", "Show exhibit"],
+    is_narrative_driven: false,
+    edit_character_access: { email_list: [], public: false },
     last_interacted_with: "2025-02-20T07:20:13",
+    description: "",
   };
 }
 
-async function parseBudget(): Promise<void> {
-  const key = "bench-key-0001";
-  const body = JSON.stringify({ characters: Array.from({ length: 1000 }, (_, i) => bulkyCharacter(i)) });
-  const sandbox = createSandbox({ apiKey: key });
-  const url = await sandbox.listen(0, "127.0.0.1");
-  const client = createConvaiClient({
-    baseUrl: url,
-    prefix: "/llm-models",
-    apiKey: key,
-    timeoutMs: 10_000,
-    logger: createLogger({ level: "silent" }),
-  });
-  try {
-    sandbox.inject({
-      endpoint: "character-list",
-      times: parseRuns + 1,
-      fault: { kind: "status", status: 200, rawBody: body, headers: { "content-type": "application/json" } },
-    });
-    await client.listCharacters(); // warm-up
-    const ms: number[] = [];
-    let heapDelta = 0;
-    for (let i = 0; i < parseRuns; i++) {
-      global.gc?.();
-      const heapBefore = process.memoryUsage().heapUsed;
+interface Stats {
+  median: number;
+  p95: number;
+}
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { median: at(0.5), p95: at(0.95) };
+}
+
+/**
+ * Runs the cases round-robin (one sample of each per round) so load on the shared machine falls on all
+ * of them alike rather than on whichever ran during a busy moment.
+ */
+async function measureAll(
+  cases: Record<string, () => Promise<unknown> | unknown>,
+): Promise<(name: string) => Stats> {
+  const entries = Object.entries(cases);
+  const samples = new Map<string, number[]>(entries.map(([name]) => [name, []]));
+  for (let round = 0; round < WARMUP + RUNS; round++) {
+    for (const [name, run] of entries) {
       const started = performance.now();
-      const res = await client.listCharacters();
-      ms.push(performance.now() - started);
-      if (!res.ok || res.data.length !== 1000) throw new Error("the 1,000-character list did not parse");
-      heapDelta = Math.max(heapDelta, process.memoryUsage().heapUsed - heapBefore);
+      await run();
+      if (round >= WARMUP) samples.get(name)?.push(performance.now() - started);
     }
-    ms.sort((a, b) => a - b);
-    const median = ms[Math.floor(ms.length / 2)] ?? Number.NaN;
-    say(
-      `/character/list of 1,000 characters (${(body.length / 1024 / 1024).toFixed(1)} MiB, ${Math.round(body.length / 1000)} bytes each): fetch + parse median ${median.toFixed(1)} ms, worst ${(ms[ms.length - 1] ?? 0).toFixed(1)} ms over ${parseRuns} runs; heap growth during one call at most ${(heapDelta / 1024 / 1024).toFixed(1)} MiB${global.gc ? "" : " (run with --expose-gc for steadier memory figures)"}`,
-    );
-  } finally {
-    await client.close();
-    await sandbox.close();
   }
+  return (name) => stats(samples.get(name) ?? []);
+}
+
+/** Heap the value keeps alive once garbage is collected. */
+async function retained(make: () => Promise<unknown> | unknown): Promise<number> {
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const value = await make();
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  // Keep the value alive until after the second measurement.
+  if (value === undefined) throw new Error("nothing was made");
+  return after - before;
 }
 
 async function main(): Promise<void> {
-  say(
-    `Characters bench, ${new Date().toISOString()}, Node ${process.version}; in-process bot, 127.0.0.1 only.`,
-  );
-  await callsPerAssign();
-  await assignToViewsOpen();
-  await parseBudget();
+  const text = JSON.stringify({ characters: Array.from({ length: COUNT }, (_, i) => character(i)) });
+  const bytes = Buffer.from(text);
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": String(bytes.length) });
+      res.end(bytes);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("bench: no server address");
+  const url = `http://127.0.0.1:${address.port}`;
+  const client = createConvaiClient({
+    baseUrl: url,
+    prefix: "/llm-models",
+    apiKey: KEY,
+    timeoutMs: 30_000,
+    logger: createLogger({ level: "silent" }),
+  });
+
+  try {
+    const check = await client.listCharacters();
+    if (!check.ok || check.data.length !== COUNT) throw new Error("the client did not read every character");
+
+    const tree: unknown = JSON.parse(text);
+    const m = await measureAll({
+      jsonParse: () => JSON.parse(text),
+      fieldReads: () => parseCharacters(tree),
+      undiciJson: async () => {
+        const res = await request(`${url}/character/list`, {
+          method: "POST",
+          headers: { "CONVAI-API-KEY": KEY },
+        });
+        return res.body.json();
+      },
+      clientCall: () => client.listCharacters(),
+    });
+
+    const rawTree = await retained(() => JSON.parse(text));
+    const parsedList = await retained(async () => {
+      const result = await client.listCharacters();
+      return result.ok ? result.data : undefined;
+    });
+
+    const kb = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+    const ms = (s: Stats) => `${s.median.toFixed(1)} ms (p95 ${s.p95.toFixed(1)})`;
+    const lines = [
+      `Character list: ${COUNT} characters, ${kb(bytes.length)} of JSON (${(bytes.length / COUNT / 1024).toFixed(2)} KiB each); ${RUNS} runs after ${WARMUP} warm-up, Node ${process.version}, load ${os
+        .loadavg()
+        .map((n) => n.toFixed(2))
+        .join(" ")}`,
+      `  baseline JSON.parse of the body              ${ms(m("jsonParse"))}`,
+      `  the client's field reads (zod, per entry)    ${ms(m("fieldReads"))}   (${(m("fieldReads").median / m("jsonParse").median).toFixed(2)}x JSON.parse)`,
+      `  baseline undici request + body.json()        ${ms(m("undiciJson"))}`,
+      `  client.listCharacters() over 127.0.0.1       ${ms(m("clientCall"))}   (${(m("clientCall").median / m("undiciJson").median).toFixed(2)}x undici + json)`,
+      `  heap kept by the parsed list                 ${kb(parsedList)}   (the full JSON tree would keep ${kb(rawTree)}; ${(rawTree / Math.max(parsedList, 1)).toFixed(0)}x more)`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } finally {
+    await client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }
 
 main().then(

@@ -83,6 +83,7 @@ async function convaiFor(
     prefix: config.convai.prefix,
     timeoutMs: config.convai.timeoutMs,
     file: config.convai.sandboxFile,
+    demo: config.convai.sandboxDemo,
     logger,
   });
   logger.warn(

@@ -21,6 +21,8 @@ export interface Config {
     prefix: ApiPrefix;
     timeoutMs: number;
     sandboxFile: string;
+    /** A fresh sandbox starts with a demo custom LLM and demo characters (CONVAI_SANDBOX_DEMO). */
+    sandboxDemo: boolean;
   };
   notifyChannel?: string;
   managers: readonly string[];
@@ -124,6 +126,7 @@ const envSchema = z.object({
   CONVAI_ALLOWED_TEAMS: idList(/^[TE][A-Z0-9]{2,}$/, "team or enterprise IDs such as T0123ABCD"),
   CONVAI_ALLOW_PRIVATE_URLS: bool(false),
   CONVAI_SANDBOX_FILE: opt(z.string().trim()),
+  CONVAI_SANDBOX_DEMO: bool(true),
   LOG_LEVEL: z.preprocess(
     normalised,
     z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
@@ -181,6 +184,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       prefix: e.CONVAI_API_PREFIX ?? "/llm-models",
       timeoutMs: e.CONVAI_TIMEOUT_MS,
       sandboxFile: e.CONVAI_SANDBOX_FILE ?? ".convai-sandbox.json",
+      sandboxDemo: e.CONVAI_SANDBOX_DEMO,
     },
     ...(e.CONVAI_NOTIFY_CHANNEL ? { notifyChannel: e.CONVAI_NOTIFY_CHANNEL } : {}),
     managers: e.CONVAI_MANAGERS,

@@ -44,6 +44,7 @@ describe("defaults and mode", () => {
         prefix: "/llm-models",
         timeoutMs: 10_000,
         sandboxFile: ".convai-sandbox.json",
+        sandboxDemo: true,
       },
       managers: [],
       allowedTeams: [],
@@ -269,6 +270,13 @@ describe("Convai variables", () => {
       );
       expect(oneErrorFor({ ...HTTP_ENV, LOG_PRETTY: bad }, "LOG_PRETTY")).toBe("must be true or false");
     }
+  });
+
+  it("CONVAI_SANDBOX_DEMO turns the demo account of a fresh sandbox off", () => {
+    expect(configOf({ ...HTTP_ENV, CONVAI_SANDBOX_DEMO: "false" }).convai.sandboxDemo).toBe(false);
+    expect(oneErrorFor({ ...HTTP_ENV, CONVAI_SANDBOX_DEMO: "maybe" }, "CONVAI_SANDBOX_DEMO")).toBe(
+      "must be true or false",
+    );
   });
 
   it("CONVAI_SANDBOX_FILE overrides the default", () => {

@@ -258,6 +258,7 @@ describe("the entry point", () => {
         SLACK_API_URL: fake.apiUrl,
         PORT: "0",
         CONVAI_SANDBOX_FILE: join(dir, "state.json"),
+        CONVAI_SANDBOX_DEMO: "false",
       },
       [],
       dir,
@@ -313,7 +314,7 @@ describe("the entry point", () => {
     const r = run(
       {
         SANDBOX_PORT: "0",
-        SANDBOX_DEMO: "false",
+        CONVAI_SANDBOX_DEMO: "false",
         CONVAI_SANDBOX_FILE: join(tmpdir(), `sbx-${process.pid}-${Date.now()}.json`),
       },
       ["sandbox"],

@@ -9,6 +9,8 @@ export interface EmbeddedSandboxOptions {
   timeoutMs: number;
   /** CONVAI_SANDBOX_FILE. */
   file: string;
+  /** CONVAI_SANDBOX_DEMO: a fresh state file starts with the demo account. */
+  demo: boolean;
   logger: Logger;
 }
 
@@ -20,7 +22,7 @@ export async function startEmbeddedSandbox(
   options: EmbeddedSandboxOptions,
 ): Promise<{ convai: ConvaiClient; sandbox: Sandbox }> {
   const apiKey = `sandbox-${randomBytes(16).toString("hex")}`;
-  const sandbox = createSandbox({ apiKey, file: options.file, logger: options.logger, demo: true });
+  const sandbox = createSandbox({ apiKey, file: options.file, logger: options.logger, demo: options.demo });
   const url = await sandbox.listen(0, "127.0.0.1");
   const client = createConvaiClient({
     baseUrl: url,

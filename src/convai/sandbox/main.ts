@@ -15,12 +15,12 @@ function parsePort(value: string | undefined): number {
   return port;
 }
 
-/** SANDBOX_DEMO: on unless switched off; the demo fills only a fresh state file. */
+/** CONVAI_SANDBOX_DEMO, read as the bot's config reads it: on unless switched off; fills only a fresh file. */
 function parseDemo(value: string | undefined): boolean {
   const text = value?.trim().toLowerCase() ?? "";
-  if (["", "1", "true", "yes", "on"].includes(text)) return true;
-  if (["0", "false", "no", "off"].includes(text)) return false;
-  throw new Error("SANDBOX_DEMO must be true or false");
+  if (["", "1", "true", "yes"].includes(text)) return true;
+  if (["0", "false", "no"].includes(text)) return false;
+  throw new Error("CONVAI_SANDBOX_DEMO must be true or false");
 }
 
 function isLogLevel(value: string | undefined): value is LogLevel {
@@ -36,7 +36,7 @@ export async function runSandboxServer(
   log: (line: string) => void,
 ): Promise<{ sandbox: Sandbox; url: string; apiKey: string }> {
   const port = parsePort(env.SANDBOX_PORT);
-  const demo = parseDemo(env.SANDBOX_DEMO);
+  const demo = parseDemo(env.CONVAI_SANDBOX_DEMO);
   const file = env.CONVAI_SANDBOX_FILE?.trim() || DEFAULT_FILE;
   const givenKey = env.CONVAI_API_KEY?.trim() || undefined;
   const apiKey = givenKey ?? `sandbox-${randomBytes(16).toString("hex")}`;

@@ -120,10 +120,14 @@ function sendReply(res: ServerResponse, reply: Reply): void {
   res.end(text);
 }
 
-function statusFaultReply(fault: Extract<Fault, { kind: "status" }>): Reply {
+/** Without a body of its own, a status fault answers in the error style of the call it hits. */
+function statusFaultReply(fault: Extract<Fault, { kind: "status" }>, route: Route): Reply {
   const reply: Reply = { status: fault.status };
+  const words = STATUS_CODES[fault.status] ?? "Error";
+  const fallback =
+    route.family === "character" ? characterError(fault.status, words) : errorReply(fault.status, words);
   if (fault.rawBody !== undefined) reply.raw = fault.rawBody;
-  else reply.body = fault.body ?? errorReply(fault.status, STATUS_CODES[fault.status] ?? "Error").body;
+  else reply.body = fault.body ?? fallback.body;
   if (fault.headers) reply.headers = fault.headers;
   return reply;
 }
@@ -191,6 +195,7 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
    */
   async function faultBefore(
     fault: Fault | undefined,
+    route: Route,
     req: IncomingMessage,
     res: ServerResponse,
     done: (outcome: number | string, reply?: Reply) => void,
@@ -200,7 +205,7 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
         await sleep(fault.ms);
         return false;
       case "status":
-        done(fault.status, statusFaultReply(fault));
+        done(fault.status, statusFaultReply(fault, route));
         return true;
       case "hang":
         done("fault:hang");
@@ -258,7 +263,7 @@ export function createSandboxServer(options: ServerOptions): SandboxServer {
     }
 
     const fault = faults.take(route.endpoint);
-    if (await faultBefore(fault, req, res, done)) return;
+    if (await faultBefore(fault, route, req, res, done)) return;
     if ("error" in parsed) return done(400, errorReply(400, parsed.error));
     const reply = await api.apply(route, parsed.body);
     if (fault?.kind === "apply-then-hang") return done(`fault:apply-then-hang(${reply.status})`);

@@ -187,7 +187,7 @@ describe("demo account", () => {
     expect(createSandbox({ apiKey: KEY }).characters()).toEqual([]);
   });
 
-  it("npm run sandbox serves the demo characters unless SANDBOX_DEMO is false", async () => {
+  it("npm run sandbox serves the demo characters unless CONVAI_SANDBOX_DEMO is false", async () => {
     const dir = await tempDir();
     const on = await runSandboxServer(
       {
@@ -201,7 +201,7 @@ describe("demo account", () => {
     const off = await runSandboxServer(
       {
         SANDBOX_PORT: "0",
-        SANDBOX_DEMO: "false",
+        CONVAI_SANDBOX_DEMO: "false",
         CONVAI_SANDBOX_FILE: join(dir, "off.json"),
         CONVAI_API_KEY: KEY,
         LOG_LEVEL: "silent",
@@ -219,8 +219,8 @@ describe("demo account", () => {
       };
       expect(await list(on.url)).toMatchObject({ characters: expect.arrayContaining([expect.anything()]) });
       expect(await list(off.url)).toEqual({ characters: [] });
-      await expect(runSandboxServer({ SANDBOX_DEMO: "maybe" }, () => undefined)).rejects.toThrow(
-        /SANDBOX_DEMO/,
+      await expect(runSandboxServer({ CONVAI_SANDBOX_DEMO: "maybe" }, () => undefined)).rejects.toThrow(
+        /CONVAI_SANDBOX_DEMO/,
       );
     } finally {
       await on.sandbox.close();
@@ -240,6 +240,9 @@ describe("faults on the character calls", () => {
       statuses.push((await call("/character/update", { charID: "c-1", model_group_name: model })).status);
     }
     expect(statuses).toEqual([200, 200, 500, 200]);
+    // A status fault without a body answers in these calls' own error style.
+    sandbox.inject({ endpoint: "character-list", fault: { kind: "status", status: 503 } });
+    expect((await call("/character/list")).json).toEqual({ ERROR: "Service Unavailable" });
     expect(sandbox.characters()[0]?.model).toBe("gpt-4.1-nano");
     expect(() => sandbox.inject({ after: -1, fault: { kind: "hang" } })).toThrow(/after/);
   });

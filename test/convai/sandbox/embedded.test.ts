@@ -32,9 +32,13 @@ describe("startEmbeddedSandbox", () => {
       prefix: "/llm-models",
       timeoutMs: 2000,
       file,
+      demo: true,
       logger: createLogger({ level: "silent" }),
     });
     cleanups.push(() => convai.close());
+    // The bot's default (CONVAI_SANDBOX_DEMO unset): a fresh sandbox shows the demo characters.
+    const demo = await convai.listCharacters();
+    expect(demo.ok && demo.data.length).toBeGreaterThan(0);
 
     const registered = await convai.register({
       model_group_name: "embedded",
@@ -46,9 +50,24 @@ describe("startEmbeddedSandbox", () => {
     for (let i = 0; i < 50; i++) expect((await convai.list()).ok).toBe(true);
     expect((await convai.update({ model_group_name: "embedded", api_key: `${MODEL_KEY}-2` })).ok).toBe(true);
 
-    expect(sandbox.models().map((m) => m.model_group_name)).toContain("embedded");
+    expect(sandbox.models().map((m) => m.model_group_name)).toEqual(["acme-support-llm", "embedded"]);
     expect(kept(sandbox)).toEqual([]);
     expect(() => sandbox.requests).toThrow(/record: true/);
     expect(await readFile(file, "utf8")).not.toContain(MODEL_KEY);
+  });
+
+  it("with demo off a fresh sandbox is empty", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "convai-embedded-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { convai } = await startEmbeddedSandbox({
+      prefix: "/custom-llm",
+      timeoutMs: 2000,
+      file: join(dir, "state.json"),
+      demo: false,
+      logger: createLogger({ level: "silent" }),
+    });
+    cleanups.push(() => convai.close());
+    expect(await convai.list()).toMatchObject({ ok: true, data: [] });
+    expect(await convai.listCharacters()).toMatchObject({ ok: true, data: [] });
   });
 });

@@ -15,7 +15,7 @@ describe("runSandboxServer", () => {
     const { sandbox, url } = await runSandboxServer(
       {
         SANDBOX_PORT: "0",
-        SANDBOX_DEMO: "false",
+        CONVAI_SANDBOX_DEMO: "false",
         CONVAI_SANDBOX_FILE: join(dir, "s.json"),
         LOG_LEVEL: "silent",
       },
