@@ -91,9 +91,7 @@ async function assignToViewsOpen(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  say(
-    `Assign bench, ${new Date().toISOString()}, Node ${process.version}; in-process bot, 127.0.0.1 only.`,
-  );
+  say(`Assign bench, ${new Date().toISOString()}, Node ${process.version}; in-process bot, 127.0.0.1 only.`);
   await callsPerAssign();
   await assignToViewsOpen();
 }
