@@ -65,6 +65,8 @@ export interface MoveReport {
   results: CharacterResult[];
   /** Set when the character list could not be re-read after the updates. */
   rereadError?: string;
+  /** For a move off a group: characters the re-read still shows on it (one added meanwhile, say). */
+  leftOn?: string[];
 }
 
 /** What the channel announcement of character moves says. */
@@ -254,6 +256,7 @@ export async function moveAll(
   ctx: Pick<Ctx, "convai" | "log">,
   characters: readonly ConvaiCharacter[],
   target: string,
+  from?: string,
 ): Promise<MoveReport> {
   const todo = characters.filter((c) => c.model !== target);
   const sent = await mapLimit(todo, MAX_PARALLEL_UPDATES, async (c): Promise<Sent> => {
@@ -279,7 +282,17 @@ export async function moveAll(
     if (s === undefined) return { ...base, status: "already" };
     return { ...base, ...judge(s, c, target, now) };
   });
-  return { target, results, ...(rereadError ? { rereadError } : {}) };
+  const moving = new Set(todo.map((c) => c.character_id));
+  const leftOn =
+    from !== undefined && again?.ok
+      ? again.data.filter((c) => c.model === from && !moving.has(c.character_id)).map(characterName)
+      : [];
+  return {
+    target,
+    results,
+    ...(rereadError ? { rereadError } : {}),
+    ...(leftOn.length > 0 ? { leftOn } : {}),
+  };
 }
 
 /** What one update did, from its answer and the re-read (undefined when the re-read failed). */
@@ -371,10 +384,11 @@ async function safeDeregister(
     log("refused: bad move_to");
     return { kind: "refused", errors: { move_to: problem } };
   }
-  const moves = await moveAll(ctx, on, moveTo);
+  const moves = await moveAll(ctx, on, moveTo, group);
   const notify = await announce(ctx, { action: "move", actor, target: moveTo, from: group }, moves);
   const { counts, outcome } = summary(moves);
   log(outcome, counts);
-  if (outcome !== "succeeded" || moves.rereadError) return { kind: "kept", group, moves, notify };
+  if (outcome !== "succeeded" || moves.rereadError || moves.leftOn)
+    return { kind: "kept", group, moves, notify };
   return { kind: "attempted", change: await ctx.llm.deregister(actor, group), moves, notify };
 }

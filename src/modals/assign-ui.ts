@@ -367,7 +367,9 @@ export function keptBlocks(
 ): { title: string; blocks: KnownBlock[] } {
   const why = moves.rereadError
     ? "the character list could not be re-read to confirm that no character is left on it"
-    : "not every character on it could be moved";
+    : moves.leftOn && moves.results.every((r) => r.status === "moved" || r.status === "already")
+      ? `characters were put on it meanwhile: ${namesText(moves.leftOn)}; open the form again to move them too`
+      : "not every character on it could be moved";
   const blocks: KnownBlock[] = [
     section(
       `:no_entry: ${codeSpan(group, 200)} was *not deregistered*: ${why}. Nothing more was sent; the characters below that moved stay on ${codeSpan(moves.target, 200)}.`,

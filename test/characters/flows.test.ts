@@ -688,3 +688,35 @@ describe("limits with 1,000 characters and hostile names", () => {
     );
   });
 });
+
+describe("races and character list faults", () => {
+  it("a character put on the group while the others move: nothing deregistered, it is named", async () => {
+    const b = await bot(FIVE.slice(0, 2).map((c) => ({ ...c, model: GROUP })));
+    fault(b, "character-update", { kind: "delay", ms: 300 }, { times: 2 });
+    const pending = deregister(b, OTHER);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await b.sandbox.seedCharacters([{ character_id: "late", character_name: "Latecomer", model: GROUP }]);
+    const view = await outcome(b, await pending);
+    expect(view.title.text).toBe("Not deregistered");
+    expect(text(view.blocks)).toContain("characters were put on it meanwhile: Latecomer");
+    expect(b.sandbox.requests.some((r) => r.path.endsWith("/deregister"))).toBe(false);
+  });
+
+  it.each<[string, Fault]>([
+    ["hang", { kind: "hang" }],
+    ["reset", { kind: "reset" }],
+    ["429", { kind: "status", status: 429, body: { ERROR: "slow" }, headers: { "retry-after": "60" } }],
+    ["malformed", { kind: "malformed" }],
+  ])(
+    "%s on /character/list: list still shows the models; characters says it could not list them",
+    async (_n, f) => {
+      const b = await bot(FIVE, { timeoutMs: 500 });
+      fault(b, "character-list", f, { times: 10 });
+      const list = text((await reply(b, "list")).blocks);
+      expect(list).toContain(GROUP);
+      expect(list).toContain("could not be read");
+      const chars = await reply(b, "characters");
+      expect(chars.text).toContain("Could not list the characters");
+    },
+  );
+});
