@@ -3,6 +3,7 @@ import type { Config } from "./config.js";
 import { coalesceReads } from "./convai/coalesce.js";
 import type { ConvaiClient } from "./convai/types.js";
 import { createLlmService } from "./domain/changes.js";
+import { type CharacterService, createCharacterService } from "./domain/characters.js";
 import type { Actor, LlmService, ProbeFn } from "./domain/outcome.js";
 import type { Logger } from "./logger.js";
 import type { ValidationContext } from "./modals/form.js";
@@ -17,6 +18,8 @@ export interface Deps {
   config: Config;
   logger: Logger;
   service: LlmService;
+  /** Characters: usage, assign, and the deregister that moves them first (SPEC §10). */
+  characters: CharacterService;
   authz: Authorizer;
   view: ViewContext;
   validation: ValidationContext;
@@ -44,16 +47,18 @@ export function createDeps(options: {
   // Every read of the list goes through one coalescing layer (SPEC §12); changes pass straight through.
   const convai = coalesceReads(options.convai);
   const notify = createNotifier({ client, channel: config.notifyChannel, sandbox, logger });
+  const service = createLlmService({
+    convai,
+    probe: options.probe ?? probeEndpoint,
+    notify,
+    allowPrivateUrls: config.allowPrivateUrls,
+    logger,
+  });
   return {
     config,
     logger,
-    service: createLlmService({
-      convai,
-      probe: options.probe ?? probeEndpoint,
-      notify,
-      allowPrivateUrls: config.allowPrivateUrls,
-      logger,
-    }),
+    service,
+    characters: createCharacterService({ convai, llm: service, notify, logger }),
     authz: createAuthorizer({ config, client, logger }),
     view: { prefix: convai.prefix, sandbox },
     validation: { prefix: convai.prefix, allowPrivateUrls: config.allowPrivateUrls, secrets: config.secrets },

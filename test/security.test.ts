@@ -290,7 +290,9 @@ describe("only managers change models, on every surface", () => {
     for (const sub of ["register new-one", "update live", "deregister live"]) {
       const res = await command(bot, sub, { userId: MEMBER });
       expect(res.status).toBe(200);
-      const reply = await bot.fake.waitForResponse((r) => JSON.stringify(r.body).includes("CONVAI_MANAGERS"));
+      const reply = await bot.fake.waitForResponse((r) =>
+        JSON.stringify(r.body).includes("Convai LLM managers"),
+      );
       expect(reply.body.response_type).toBe("ephemeral");
       expect(String(reply.body.text)).toContain(`<@${MANAGER}>`);
       expect(String(reply.body.text)).toMatch(/Ask one of them for access/);
@@ -319,7 +321,7 @@ describe("only managers change models, on every surface", () => {
       expect(dig(res.json, "response_action")).toBe("update");
       const shown = JSON.stringify(dig(res.json, "view"));
       expect(shown).toContain("Not allowed");
-      expect(shown).toContain("CONVAI_MANAGERS");
+      expect(shown).toContain("Only Convai LLM managers — <@U0MANAGER> —");
     }
     expect(bot.sandbox.requests).toHaveLength(0);
     expect(bot.sandbox.models()).toMatchObject([{ model_group_name: "live", display_name: "live" }]);
@@ -456,7 +458,7 @@ describe("manager policies end to end", () => {
     await command(bot, "register g1", { userId: "U0GROUPIE" });
     const refusal = await bot.fake.waitForResponse();
     expect(refusal.body.response_type).toBe("ephemeral");
-    expect(String(refusal.body.text)).toMatch(/paid Slack plan.*CONVAI_MANAGERS/);
+    expect(String(refusal.body.text)).toMatch(/paid Slack plan.*manager settings/);
     expect(bot.fake.callsTo("views.open")).toHaveLength(0);
     const logged = bot.logLines().find((l) => l.error === "plan_upgrade_required");
     expect(logged).toMatchObject({ level: 50, usergroup: "S0MGRS" });

@@ -17,7 +17,7 @@ export function requestFromAction(action: BlockElementAction): OpenRequest | und
   if (!action.block_id.startsWith(MODEL_BLOCK_PREFIX)) return undefined;
   const group = action.block_id.slice(MODEL_BLOCK_PREFIX.length);
   const choice = action.selected_option.value;
-  if (choice === "update" || choice === "deregister") return { kind: choice, group };
+  if (choice === "update" || choice === "deregister" || choice === "assign") return { kind: choice, group };
   return undefined;
 }
 
@@ -72,7 +72,10 @@ export function registerActions(app: App, deps: Deps): void {
     // Buttons are checked exactly like commands: a forged action from a member changes nothing.
     const permission = await deps.authz.canManage(body.user.id);
     if (!permission.ok) {
-      log.warn({ event: "refused" }, "Refused a button action from a user who may not change models.");
+      log.warn(
+        { event: "refused", managersFrom: deps.authz.source },
+        "Refused a button action from a user who may not change models.",
+      );
       return tell(permission.message, "Not allowed", true);
     }
     const opened = await openChangeModal(

@@ -1,12 +1,25 @@
-import type { App, RespondArguments, RespondFn } from "@slack/bolt";
+import type { App, BlockAction, RespondArguments, RespondFn } from "@slack/bolt";
+import { z } from "zod";
 import type { Deps } from "../deps.js";
 import { describeFailure } from "../domain/outcome.js";
 import { openChangeModal } from "../modals/open.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { plainMessage, type Reply } from "../slack/blocks.js";
+import { ACTION } from "../slack/ids.js";
 import { escapeMrkdwn } from "../slack/text.js";
+import { toUsage } from "../slack/usage.js";
 import { parseCommand } from "./parse.js";
-import { helpMessage, listMessage, missingGroupMessage, unknownMessage } from "./ui.js";
+import {
+  type CharactersPage,
+  type CustomGroups,
+  charactersMessage,
+  helpMessage,
+  listMessage,
+  MAX_FILTER,
+  type MessageContext,
+  missingGroupMessage,
+  unknownMessage,
+} from "./ui.js";
 
 const ephemeral = (reply: Reply): RespondArguments => ({
   response_type: "ephemeral",
@@ -30,25 +43,36 @@ export function registerCommands(app: App, deps: Deps): void {
         return ack(ephemeral(missingGroupMessage(ctx, parsed.sub)));
       case "list": {
         await ack();
-        const [models, permission] = await Promise.all([
+        // One character list read for the whole reply, in parallel with the models (SPEC §10).
+        const [models, characters, permission] = await Promise.all([
           deps.service.list(),
+          deps.characters.list(),
           deps.authz.canManage(command.user_id),
         ]);
         const reply = models.ok
           ? listMessage(ctx, models.data, {
               ...(parsed.filter !== undefined ? { filter: parsed.filter } : {}),
               canManage: permission.ok,
+              usage: toUsage(characters),
             })
           : plainMessage(ctx, `:x: Could not list the custom LLMs. ${escapeMrkdwn(describeFailure(models))}`);
         return send(respond, reply, log);
       }
+      case "characters": {
+        await ack();
+        return send(respond, await charactersReply(deps, ctx, { page: 1, filter: parsed.filter }), log);
+      }
       case "register":
       case "update":
-      case "deregister": {
+      case "deregister":
+      case "assign": {
         await ack();
         const permission = await deps.authz.canManage(command.user_id);
         if (!permission.ok) {
-          log().warn({ event: "refused" }, "Refused a change command from a user who may not change models.");
+          log().warn(
+            { event: "refused", managersFrom: deps.authz.source },
+            "Refused a change command from a user who may not change models.",
+          );
           return send(respond, plainMessage(ctx, `:no_entry: ${permission.message}`), log);
         }
         const opened = await openChangeModal(
@@ -66,6 +90,64 @@ export function registerCommands(app: App, deps: Deps): void {
       }
     }
   });
+
+  // Previous / Next on a `characters` reply: read-only, so anyone may page; the reply is replaced in place.
+  app.action<BlockAction>({ action_id: CHARACTERS_PAGE_PATTERN }, async ({ ack, action, respond, body }) => {
+    await ack();
+    const value = action.type === "button" ? parsePageValue(action.value) : undefined;
+    const log = () => deps.logger.child({ userId: body.user.id, action: action.action_id });
+    if (!value) {
+      log().warn("A characters paging button carried a malformed value; ignored it.");
+      return;
+    }
+    const reply = await charactersReply(deps, { sandbox: deps.view.sandbox, command: deps.command }, value);
+    try {
+      await respond({
+        response_type: "ephemeral",
+        replace_original: true,
+        text: reply.text,
+        blocks: reply.blocks,
+      });
+    } catch (error) {
+      log().error(
+        { error: slackErrorCode(error) },
+        "Could not replace the characters reply with the next page.",
+      );
+    }
+  });
+}
+
+export const CHARACTERS_PAGE_PATTERN = new RegExp(`^${ACTION.charactersPage}(?::(?:prev|next))?$`);
+
+const pageValueSchema = z.strictObject({
+  p: z.number().int().min(1).max(100_000),
+  f: z.string().max(MAX_FILTER).optional(),
+});
+
+/** A paging button's value; undefined when forged or malformed. */
+export function parsePageValue(raw: string | undefined): CharactersPage | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = pageValueSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? { page: parsed.data.p, filter: parsed.data.f } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One page of characters: one character list read and one model list read, in parallel. */
+async function charactersReply(deps: Deps, ctx: MessageContext, request: CharactersPage): Promise<Reply> {
+  const [characters, models] = await Promise.all([deps.characters.list(), deps.service.list()]);
+  if (!characters.ok) {
+    return plainMessage(
+      ctx,
+      `:x: Could not list the characters. ${escapeMrkdwn(describeFailure(characters))}`,
+    );
+  }
+  const custom: CustomGroups = models.ok
+    ? { kind: "known", groups: new Set(models.data.map((m) => m.model_group_name)) }
+    : { kind: "unknown", reason: describeFailure(models) };
+  return charactersMessage(ctx, characters.data, custom, request);
 }
 
 /** A reply through response_url; a failure is logged, since there is no other way to reach the user. */

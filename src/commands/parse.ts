@@ -1,6 +1,14 @@
 /** Pure parser for `/convai-llm <sub> [args]` (SPEC §3). */
 
-export const SUBCOMMANDS = ["help", "list", "register", "update", "deregister"] as const;
+export const SUBCOMMANDS = [
+  "help",
+  "list",
+  "register",
+  "update",
+  "deregister",
+  "characters",
+  "assign",
+] as const;
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
 export type ParsedCommand =
@@ -9,7 +17,9 @@ export type ParsedCommand =
   | { kind: "register"; group?: string }
   | { kind: "update"; group: string }
   | { kind: "deregister"; group: string }
-  | { kind: "missing_group"; sub: "update" | "deregister" }
+  | { kind: "characters"; filter?: string }
+  | { kind: "assign"; group: string }
+  | { kind: "missing_group"; sub: "update" | "deregister" | "assign" }
   | { kind: "unknown"; input: string; suggestion?: Subcommand };
 
 const ALIASES: Record<string, Subcommand> = {
@@ -23,6 +33,8 @@ const ALIASES: Record<string, Subcommand> = {
   rm: "deregister",
   delete: "deregister",
   unregister: "deregister",
+  chars: "characters",
+  character: "characters",
 };
 
 function isSubcommand(word: string): word is Subcommand {
@@ -47,8 +59,11 @@ export function parseCommand(text: string | undefined): ParsedCommand {
       return arg ? { kind: "list", filter: arg } : { kind: "list" };
     case "register":
       return arg ? { kind: "register", group: firstToken(arg) } : { kind: "register" };
+    case "characters":
+      return arg ? { kind: "characters", filter: arg } : { kind: "characters" };
     case "update":
     case "deregister":
+    case "assign":
       return arg ? { kind: sub, group: firstToken(arg) } : { kind: "missing_group", sub };
     default: {
       const suggestion = nearest(word);

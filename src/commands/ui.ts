@@ -1,7 +1,16 @@
-import type { KnownBlock } from "@slack/types";
-import type { ConvaiModel } from "../convai/types.js";
-import { filterModels, modelRowSection, plainMessage, type Reply, withSandbox } from "../slack/blocks.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
+import type { ActionsBlock, Button, KnownBlock } from "@slack/types";
+import type { ConvaiCharacter, ConvaiModel } from "../convai/types.js";
+import {
+  filterModels,
+  modelRowSection,
+  plainMessage,
+  type Reply,
+  type Usage,
+  usageUnknownText,
+  withSandbox,
+} from "../slack/blocks.js";
+import { ACTION } from "../slack/ids.js";
+import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
 import type { Subcommand } from "./parse.js";
 
 export interface MessageContext {
@@ -17,7 +26,9 @@ export function usageLines(command: string): string[] {
     `\`${command} list [filter]\`: the registered custom LLMs (filter: part of a group, model or display name)`,
     `\`${command} register [group]\`: register a model (managers)`,
     `\`${command} update <group>\`: change a model's fields or rotate its key (managers)`,
-    `\`${command} deregister <group>\`: remove a model (managers)`,
+    `\`${command} deregister <group>\`: remove a model, moving its characters to another model first (managers)`,
+    `\`${command} characters [filter]\`: the characters and the model each one uses (filter: part of a name or model)`,
+    `\`${command} assign <group>\`: put characters on a custom LLM (managers)`,
     `\`${command} help\`: this message`,
   ].map(escapeMrkdwn);
 }
@@ -67,7 +78,7 @@ export function unknownMessage(ctx: MessageContext, input: string, suggestion?: 
   };
 }
 
-export function missingGroupMessage(ctx: MessageContext, sub: "update" | "deregister"): Reply {
+export function missingGroupMessage(ctx: MessageContext, sub: "update" | "deregister" | "assign"): Reply {
   const text = `Say which model: \`${escapeMrkdwn(`${ctx.command} ${sub} <group>`)}\`. \`${escapeMrkdwn(ctx.command)} list\` shows the groups.`;
   return { text, blocks: withSandbox([{ type: "section", text: mrkdwn(text) }], ctx.sandbox) };
 }
@@ -79,7 +90,7 @@ export function missingGroupMessage(ctx: MessageContext, sub: "update" | "deregi
 export function listMessage(
   ctx: MessageContext,
   models: readonly ConvaiModel[],
-  opts: { filter?: string; canManage: boolean },
+  opts: { filter?: string; canManage: boolean; usage?: Usage },
 ): Reply {
   const shown = filterModels(models, opts.filter);
   const filterText = opts.filter ? ` matching ${codeSpan(opts.filter, 100)}` : "";
@@ -93,7 +104,9 @@ export function listMessage(
   const page = shown.slice(0, LIST_PAGE_SIZE);
   const count = `${shown.length} custom LLM${shown.length === 1 ? "" : "s"}${filterText}`; // filterText is escaped
   const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(`*${count}*`) }];
-  blocks.push(...page.map((m) => modelRowSection(m, opts.canManage)));
+  const unknown = usageUnknownText(opts.usage);
+  if (unknown) blocks.push({ type: "context", elements: [mrkdwn(unknown)] });
+  blocks.push(...page.map((m) => modelRowSection(m, opts.canManage, opts.usage)));
   if (shown.length > page.length) {
     blocks.push({
       type: "context",
@@ -108,5 +121,133 @@ export function listMessage(
   return {
     text: truncate(`${count}: ${lines.join(", ")}`, 3000),
     blocks: withSandbox(blocks, ctx.sandbox),
+  };
+}
+
+// ---- characters ---------------------------------------------------------------------------------
+
+/** Characters per `characters` reply page: at most ~450 characters a line, so a page stays far below Slack's sizes. */
+export const CHARACTERS_PAGE_SIZE = 50;
+/** Characters of a filter a paging button carries (its value may hold 2000). */
+export const MAX_FILTER = 200;
+
+/** Which model names are custom LLMs, as the same reply read them; unknown when the model list failed. */
+export type CustomGroups =
+  | { kind: "known"; groups: ReadonlySet<string> }
+  | { kind: "unknown"; reason: string };
+
+export interface CharactersPage {
+  page: number;
+  filter?: string | undefined;
+}
+
+/** Name, then id: the order a reply lists characters in. */
+function byName(a: ConvaiCharacter, b: ConvaiCharacter): number {
+  return (
+    (a.character_name ?? a.character_id).localeCompare(b.character_name ?? b.character_id) ||
+    a.character_id.localeCompare(b.character_id)
+  );
+}
+
+/** Characters whose name, id or model contains the filter (case-insensitive), sorted by name. */
+export function filterCharacters(characters: readonly ConvaiCharacter[], filter?: string): ConvaiCharacter[] {
+  const sorted = [...characters].sort(byName);
+  const needle = filter?.trim().toLowerCase();
+  if (!needle) return sorted;
+  return sorted.filter((c) =>
+    [c.character_name ?? "", c.character_id, c.model ?? ""].some((s) => s.toLowerCase().includes(needle)),
+  );
+}
+
+/** One character's line: name, then its model, a custom LLM marked as such; every string escaped and cut. */
+export function characterLine(c: ConvaiCharacter, custom: CustomGroups): string {
+  const name = escapeMrkdwn(
+    truncate((c.character_name ?? c.character_id).replace(/[\r\n\u2028\u2029]+/g, " "), 80),
+  );
+  if (c.model === undefined) return `• *${name}* — _(no model reported)_`;
+  const mark = custom.kind === "known" && custom.groups.has(c.model) ? " · :gear: custom LLM" : "";
+  return `• *${name}* — ${codeSpan(c.model, 100)}${mark}`;
+}
+
+/** Lines joined into sections of at most 3000 characters each. */
+export function packLines(lines: readonly string[], max: number = LIMITS.sectionText): KnownBlock[] {
+  const blocks: KnownBlock[] = [];
+  let chunk = "";
+  for (const line of lines) {
+    const cut = truncate(line, max);
+    if (chunk !== "" && chunk.length + 1 + cut.length > max) {
+      blocks.push({ type: "section", text: mrkdwn(chunk) });
+      chunk = "";
+    }
+    chunk = chunk === "" ? cut : `${chunk}\n${cut}`;
+  }
+  if (chunk !== "") blocks.push({ type: "section", text: mrkdwn(chunk) });
+  return blocks;
+}
+
+function pageButton(text: string, id: string, value: CharactersPage): Button {
+  return {
+    type: "button",
+    text: plainText(text, 75),
+    action_id: id,
+    value: JSON.stringify({
+      p: value.page,
+      ...(value.filter ? { f: truncate(value.filter, MAX_FILTER) } : {}),
+    }),
+  };
+}
+
+/**
+ * The `characters` reply: one page of characters with their model, a pager when there are more. Block
+ * count: header, note, at most ~16 sections of lines, pager, sandbox line; far below Slack's 50.
+ */
+export function charactersMessage(
+  ctx: MessageContext,
+  characters: readonly ConvaiCharacter[],
+  custom: CustomGroups,
+  request: CharactersPage,
+): Reply {
+  const filter = request.filter?.trim() ? truncate(request.filter.trim(), MAX_FILTER) : undefined;
+  const shown = filterCharacters(characters, filter);
+  const filterText = filter ? ` matching ${codeSpan(filter, 100)}` : "";
+  if (shown.length === 0) {
+    return plainMessage(
+      ctx,
+      characters.length === 0
+        ? "This Convai account has no characters yet."
+        : `No characters${filterText} (${characters.length} in the account). Try another filter or \`${escapeMrkdwn(ctx.command)} characters\`.`,
+    );
+  }
+  const pages = Math.ceil(shown.length / CHARACTERS_PAGE_SIZE);
+  const page = Math.min(Math.max(1, Math.trunc(request.page) || 1), pages);
+  const start = (page - 1) * CHARACTERS_PAGE_SIZE;
+  const slice = shown.slice(start, start + CHARACTERS_PAGE_SIZE);
+  const count = `${shown.length} character${shown.length === 1 ? "" : "s"}${filterText}`;
+  const where = pages > 1 ? ` · page ${page} of ${pages}, ${start + 1}–${start + slice.length}` : "";
+  const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(`*${count}*${where}, sorted by name`) }];
+  if (custom.kind === "unknown") {
+    blocks.push({
+      type: "context",
+      elements: [
+        mrkdwn(
+          `:grey_question: The custom LLMs could not be read, so none is marked: ${escapeMrkdwn(truncate(custom.reason, 500))}`,
+        ),
+      ],
+    });
+  }
+  blocks.push(...packLines(slice.map((c) => characterLine(c, custom))));
+  if (pages > 1) {
+    const elements: Button[] = [];
+    if (page > 1)
+      elements.push(pageButton("◀ Previous", `${ACTION.charactersPage}:prev`, { page: page - 1, filter }));
+    if (page < pages)
+      elements.push(pageButton("Next ▶", `${ACTION.charactersPage}:next`, { page: page + 1, filter }));
+    const pager: ActionsBlock = { type: "actions", block_id: "characters_pager", elements };
+    blocks.push(pager);
+  }
+  const names = slice.slice(0, 20).map((c) => escapeMrkdwn(truncate(c.character_name ?? c.character_id, 80)));
+  return {
+    text: truncate(`${count}: ${names.join(", ")}${slice.length > 20 ? "…" : ""}`, 3000),
+    blocks: withSandbox(blocks.slice(0, LIMITS.messageBlocks - 1), ctx.sandbox),
   };
 }

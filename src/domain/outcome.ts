@@ -6,6 +6,7 @@ import type {
   UpdatableField,
 } from "../convai/types.js";
 import type { ProbeInput, ProbeResult, ProbeStep } from "../probe/probe.js";
+import type { CharacterRecord } from "./characters.js";
 import type { FieldErrors } from "./fields.js";
 
 export type { FieldErrors, ProbeResult, ProbeStep };
@@ -41,7 +42,8 @@ export interface ChangeRecord {
   transactionID?: string;
 }
 
-export type Notifier = (change: ChangeRecord) => Promise<NotifyResult>;
+/** Posts one announcement: a model change, or characters moved between models. */
+export type Notifier = (change: ChangeRecord | CharacterRecord) => Promise<NotifyResult>;
 
 /** The facts of a change's outcome, free of wording: each surface renders them its own way. */
 export type ChangeOutcome =

@@ -6,8 +6,10 @@ import { type Actor, describeFailure } from "../domain/outcome.js";
 import { settledWithin } from "../lib/async.js";
 import type { Logger } from "../logger.js";
 import { slackErrorCode } from "../slack/authz.js";
+import type { Usage } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
 import { hostOf } from "../slack/text.js";
+import { toUsage } from "../slack/usage.js";
 import { type HomeAccess, type HomeState, homeView, MAX_PAGE, PAGE_ACTION_PATTERN } from "./ui.js";
 
 /** When Convai has not answered by then, the Home shows a loading state instead of a blank or stale page. */
@@ -101,6 +103,7 @@ async function send(
   access: HomeAccess,
   page: number,
   state: HomeState,
+  usage?: Usage,
 ) {
   const { deps } = home;
   const { view, page: shown } = homeView({
@@ -111,6 +114,7 @@ async function send(
     access,
     page,
     state,
+    usage,
     now: new Date(),
   });
   await client.views.publish({ user_id: userId, view });
@@ -128,7 +132,8 @@ async function publish(
   const { deps, log } = home;
   const started = Date.now();
   try {
-    const list = deps.service.list();
+    // One character list read per render, in parallel with the models (SPEC §10).
+    const list = Promise.all([deps.service.list(), deps.characters.list()]);
     const who = access(deps, userId);
     if ((await settledWithin(list, LOADING_AFTER_MS)) === undefined) {
       // Convai is slow: show that it is loading rather than nothing (first open) or stale rows.
@@ -136,7 +141,7 @@ async function publish(
         log.warn({ userId, error: slackErrorCode(error) }, "Could not publish the Home loading state.");
       });
     }
-    const [result, userAccess] = await Promise.all([list, who]);
+    const [[result, characters], userAccess] = await Promise.all([list, who]);
     const state: HomeState = result.ok
       ? { kind: "loaded", models: result.data }
       : { kind: "failed", message: describeFailure(result) };
@@ -146,7 +151,7 @@ async function publish(
         "Home shows an error: the model list could not be read from Convai.",
       );
     }
-    const shown = await send(home, client, userId, userAccess, page, state);
+    const shown = await send(home, client, userId, userAccess, page, state, toUsage(characters));
     log.debug(
       {
         userId,

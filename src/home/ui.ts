@@ -1,6 +1,12 @@
 import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, SectionBlock } from "@slack/types";
 import type { ApiPrefix, ConvaiModel } from "../convai/types.js";
-import { filterModels, modelRowSection, sandboxContextBlock } from "../slack/blocks.js";
+import {
+  filterModels,
+  modelRowSection,
+  sandboxContextBlock,
+  type Usage,
+  usageUnknownText,
+} from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
 import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
 
@@ -9,8 +15,8 @@ import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../
  * blocks in a Home view; the chrome around the model rows takes at most HOME_CHROME_BLOCKS of them.
  */
 export const HOME_PAGE_SIZE = 50;
-/** header, mode context, buttons, read-only note, divider, count line, paging buttons, updated line. */
-export const HOME_CHROME_BLOCKS = 8;
+/** header, mode context, buttons, read-only note, divider, count line, usage note, paging buttons, updated line. */
+export const HOME_CHROME_BLOCKS = 9;
 /** Page numbers a button may carry; anything larger is forged or stale and is clamped anyway. */
 export const MAX_PAGE = 99_999;
 
@@ -39,6 +45,8 @@ export interface HomeInput {
   /** The page asked for (1-based); clamped to the pages that exist. */
   page: number;
   state: HomeState;
+  /** Which characters use each model (one character list read per render); absent: not shown. */
+  usage?: Usage | undefined;
   now: Date;
 }
 
@@ -125,10 +133,14 @@ function updatedLine(now: Date): ContextBlock {
 }
 
 /** Model rows, with block_ids made unique (Slack refuses a view with duplicates; long groups are cut to 255). */
-function rows(models: readonly ConvaiModel[], withActions: boolean): SectionBlock[] {
+function rows(
+  models: readonly ConvaiModel[],
+  withActions: boolean,
+  usage: Usage | undefined,
+): SectionBlock[] {
   const seen = new Set<string>();
   return models.map((model, index) => {
-    const section = modelRowSection(model, withActions);
+    const section = modelRowSection(model, withActions, usage);
     const id = section.block_id ?? "";
     if (seen.has(id) || id.length === 0) {
       // Its group cannot be read back from the block_id, so it offers no actions (the command still works).
@@ -208,7 +220,9 @@ export function homeView(input: HomeInput): { view: HomeView; page: PageInfo } {
         ),
       ],
     });
-    blocks.push(...rows(models.slice(info.start, info.end), input.access.canManage));
+    const unknown = usageUnknownText(input.usage);
+    if (unknown) blocks.push({ type: "context", elements: [mrkdwn(unknown)] });
+    blocks.push(...rows(models.slice(info.start, info.end), input.access.canManage, input.usage));
     const paging = pager(info);
     if (paging) blocks.push(paging);
   }

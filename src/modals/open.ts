@@ -1,14 +1,22 @@
+import type { ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
+import { BUILT_IN_MODEL_CODES } from "../convai/built-in-models.js";
+import type { ConvaiModel, ConvaiResult } from "../convai/types.js";
 import type { Deps } from "../deps.js";
+import { characterName } from "../domain/characters.js";
 import { checkGroupName } from "../domain/fields.js";
+import { describeFailure, type LookupOutcome, tx } from "../domain/outcome.js";
 import type { Logger } from "../logger.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { CALLBACK } from "../slack/ids.js";
+import { toUsage } from "../slack/usage.js";
+import { assignLoadingModal, assignMessageModal, assignModal, type GroupCharacters } from "./assign-ui.js";
 import { encodeMetadata, type ModalMetadata } from "./metadata.js";
 import { failureBlocks } from "./outcome-ui.js";
 import {
   deregisterLoadingModal,
   deregisterModal,
+  type InlineErrors,
   messageModal,
   registerModal,
   updateLoadingModal,
@@ -17,7 +25,7 @@ import {
 
 export type OpenRequest =
   | { kind: "register"; group?: string | undefined }
-  | { kind: "update" | "deregister"; group: string };
+  | { kind: "update" | "deregister" | "assign"; group: string };
 
 export type OpenResult = { ok: true } | { ok: false; message: string };
 
@@ -53,27 +61,13 @@ export async function openChangeModal(
   const loading =
     request.kind === "update"
       ? updateLoadingModal(deps.view, group.value, meta)
-      : deregisterLoadingModal(deps.view, group.value, meta);
+      : request.kind === "assign"
+        ? assignLoadingModal(deps.view, group.value, meta)
+        : deregisterLoadingModal(deps.view, group.value, meta);
   const opened = await openView(client, triggerId, loading, log);
   if (!opened.ok) return opened;
 
-  const found = await deps.service.get(group.value);
-  const callbackId = request.kind === "update" ? CALLBACK.update : CALLBACK.deregister;
-  const view = found.ok
-    ? request.kind === "update"
-      ? updateModal(deps.view, found.model, meta)
-      : deregisterModal(deps.view, found.model, meta)
-    : messageModal(
-        deps.view,
-        callbackId,
-        found.reason === "not_found" ? "Unknown model" : "Convai unavailable",
-        failureBlocks(
-          found.reason === "not_found"
-            ? `No custom LLM named ${group.value} is registered. Run list to see the registered groups.`
-            : found.message,
-          found.reason === "failed" ? found.transactionID : undefined,
-        ),
-      );
+  const view = await filledView(deps, request.kind, group.value, meta);
   try {
     await client.views.update({ view_id: opened.viewId, view });
   } catch (error) {
@@ -87,6 +81,94 @@ export async function openChangeModal(
     };
   }
   return { ok: true };
+}
+
+type Filled = "update" | "deregister" | "assign";
+
+/** The modal filled from Convai: the model and, read once in parallel, the account's characters. */
+async function filledView(deps: Deps, kind: Filled, group: string, meta: string): Promise<ModalView> {
+  if (kind === "update") {
+    const [found, characters] = await Promise.all([deps.service.get(group), deps.characters.list()]);
+    if (!found.ok) return lookupFailure(deps, kind, group, found);
+    return updateModal(deps.view, found.model, meta, undefined, undefined, toUsage(characters));
+  }
+  return kind === "deregister" ? deregisterView(deps, group, meta) : assignView(deps, group, meta);
+}
+
+/** The deregister form: the model, the characters on it and where they can go. */
+export async function deregisterView(
+  deps: Deps,
+  group: string,
+  meta: string,
+  errors?: InlineErrors,
+): Promise<ModalView> {
+  const [models, characters] = await Promise.all([deps.service.list(), deps.characters.list()]);
+  const model = models.ok ? models.data.find((m) => m.model_group_name === group) : undefined;
+  if (!models.ok || !model) return lookupFailure(deps, "deregister", group, lookupOf(models, group));
+  const targets = {
+    custom: models.data.map((m) => m.model_group_name).filter((g) => g !== group),
+    builtIn: BUILT_IN_MODEL_CODES,
+  };
+  const chars: GroupCharacters = characters.ok
+    ? {
+        kind: "known",
+        names: characters.data
+          .filter((c) => c.model === group)
+          .map(characterName)
+          .sort((a, b) => a.localeCompare(b)),
+        targets,
+      }
+    : { kind: "unknown", reason: describeFailure(characters), targets };
+  return deregisterModal(deps.view, model, meta, errors, chars);
+}
+
+/** The assign form, or why it cannot be shown. */
+export async function assignView(
+  deps: Deps,
+  group: string,
+  meta: string,
+  error?: string,
+): Promise<ModalView> {
+  const [models, characters] = await Promise.all([deps.service.list(), deps.characters.list()]);
+  const model = models.ok ? models.data.find((m) => m.model_group_name === group) : undefined;
+  if (!models.ok || !model) return lookupFailure(deps, "assign", group, lookupOf(models, group));
+  if (!characters.ok) {
+    return assignMessageModal(
+      deps.view,
+      "Convai unavailable",
+      failureBlocks(
+        `The characters could not be read. ${describeFailure(characters)}`,
+        characters.transactionID,
+      ),
+      meta,
+    );
+  }
+  return assignModal(deps.view, group, characters.data, meta, error);
+}
+
+function lookupOf(models: ConvaiResult<ConvaiModel[]>, group: string): Exclude<LookupOutcome, { ok: true }> {
+  return models.ok
+    ? { ok: false, reason: "not_found", message: `No custom LLM named ${group} is registered.` }
+    : { ok: false, reason: "failed", message: describeFailure(models), ...tx(models.transactionID) };
+}
+
+function lookupFailure(
+  deps: Deps,
+  kind: Filled,
+  group: string,
+  found: Exclude<LookupOutcome, { ok: true }>,
+): ModalView {
+  return messageModal(
+    deps.view,
+    CALLBACK[kind],
+    found.reason === "not_found" ? "Unknown model" : "Convai unavailable",
+    failureBlocks(
+      found.reason === "not_found"
+        ? `No custom LLM named ${group} is registered. Run list to see the registered groups.`
+        : found.message,
+      found.reason === "failed" ? found.transactionID : undefined,
+    ),
+  );
 }
 
 /** views.open, with Slack's refusal turned into words for the user. */

@@ -9,7 +9,6 @@ import { slackErrorCode } from "../slack/authz.js";
 import { withSandbox } from "../slack/blocks.js";
 import { CALLBACK, type CallbackId, FIELD, type FieldId } from "../slack/ids.js";
 import { mrkdwn } from "../slack/text.js";
-import type { FieldErrors } from "./form.js";
 import { decodeMetadata, type ModalMetadata } from "./metadata.js";
 import { failureBlocks, refusalBlocks, successBlocks } from "./outcome-ui.js";
 import { messageModal, workingModal } from "./ui.js";
@@ -23,10 +22,37 @@ import { messageModal, workingModal } from "./ui.js";
 const WORKING_TEXT = {
   register: "Registering the model with Convai (and testing the endpoint first, when asked).",
   update: "Updating the model at Convai (and testing the endpoint first, when asked).",
-  deregister: "Deregistering the model at Convai.",
+  deregister: "Moving the model's characters (when it has any) and then deregistering the model at Convai.",
+  assign: "Putting the characters on the model at Convai, at most four at a time.",
+} as const;
+
+/** What the DM says the change was, when the modal is gone. */
+const SUBJECT = {
+  register: "register of a custom LLM",
+  update: "update of a custom LLM",
+  deregister: "deregister of a custom LLM",
+  assign: "character assignment",
 } as const;
 
 export type Kind = keyof typeof WORKING_TEXT;
+
+/** Field errors keyed by any input block the bot's modals have. */
+export type SubmitErrors = Partial<Record<FieldId, string>>;
+
+/**
+ * An outcome as the submission plumbing handles it, whatever the modal: an outcome view to show, field
+ * errors to put back on the form, or a failure that changed nothing (or could not be confirmed).
+ */
+export type Presented =
+  | { ok: true; title: string; blocks: KnownBlock[] }
+  | { ok: false; reason: "fields"; errors: SubmitErrors }
+  | { ok: false; reason: "failed" | "unknown"; message: string; transactionID?: string | undefined };
+
+/** A model change's outcome as the plumbing shows it. */
+export function presentChange(deps: Deps, outcome: ChangeOutcome): Presented {
+  if (!outcome.ok) return outcome;
+  return { ok: true, ...successBlocks(outcome, { notifyChannel: deps.config.notifyChannel }) };
+}
 
 type Ack = (response?: ViewResponseAction) => Promise<void>;
 
@@ -39,9 +65,9 @@ export interface Submission {
   ack: Ack;
   /** When the submission reached the bot: Slack's 3-second window counts from here. */
   arrived: number;
-  work: Promise<ChangeOutcome>;
+  work: Promise<Presented>;
   /** The form again, as the user typed it (never the key), with errors under their fields. */
-  restore(errors: FieldErrors, banner?: KnownBlock[]): Promise<ModalView | undefined>;
+  restore(errors: SubmitErrors, banner?: KnownBlock[]): Promise<ModalView | undefined>;
 }
 
 export type Prologue =
@@ -66,7 +92,10 @@ export async function prologue(
   // Checked on every submission, not only when the modal opened (SPEC §5).
   const permission = await deps.authz.canManage(actor.userId);
   if (!permission.ok) {
-    log.warn({ event: "refused" }, "Refused a submission from a user who may not change models.");
+    log.warn(
+      { event: "refused", managersFrom: deps.authz.source },
+      "Refused a submission from a user who may not change models.",
+    );
     return {
       ok: false,
       ack: {
@@ -116,7 +145,10 @@ export async function settle(submission: Submission): Promise<void> {
         ),
       });
     }
-    await ack({ response_action: "update", view: outcomeView(deps, kind, quick) });
+    await ack({
+      response_action: "update",
+      view: messageModal(deps.view, CALLBACK[kind], quick.title, quick.blocks),
+    });
     await deps.onChange(actor);
     return;
   }
@@ -128,14 +160,17 @@ export async function settle(submission: Submission): Promise<void> {
   const outcome = await work;
   let next: ModalView | undefined;
   if (outcome.ok) {
-    next = outcomeView(deps, kind, outcome);
+    next = messageModal(deps.view, CALLBACK[kind], outcome.title, outcome.blocks);
   } else if (outcome.reason === "fields") {
     next = await submission.restore(fitErrors(deps, kind, outcome.errors), [
       {
         type: "section",
         text: {
           type: "mrkdwn",
-          text: ":x: Nothing was saved. Fix the field below; the API key must be entered again.",
+          text:
+            kind === "register" || kind === "update"
+              ? ":x: Nothing was saved. Fix the field below; the API key must be entered again."
+              : ":x: Nothing was changed. Fix the field below.",
         },
       },
     ]);
@@ -175,10 +210,10 @@ async function directMessage(
   client: WebClient,
   actor: Actor,
   kind: Kind,
-  outcome: ChangeOutcome,
+  outcome: Presented,
 ): Promise<void> {
   const { title, blocks } = outcome.ok
-    ? successBlocks(outcome, { notifyChannel: deps.config.notifyChannel })
+    ? outcome
     : {
         title: failureTitle(outcome),
         blocks:
@@ -186,7 +221,7 @@ async function directMessage(
             ? failureBlocks(`Nothing was saved: ${Object.values(outcome.errors).join(" ")}`)
             : failureBlocks(outcome.message, outcome.transactionID),
       };
-  const heading = `Your ${kind} of a custom LLM: ${title.toLowerCase()}.`;
+  const heading = `Your ${SUBJECT[kind]}: ${title.toLowerCase()}.`;
   try {
     await client.chat.postMessage({
       channel: actor.userId,
@@ -204,7 +239,8 @@ async function directMessage(
 
 /** The input block_ids a submitted view of this kind has (SPEC §3). */
 function formFields(deps: Deps, kind: Kind): ReadonlySet<string> {
-  if (kind === "deregister") return new Set<string>([FIELD.confirm_group_name]);
+  if (kind === "deregister") return new Set<string>([FIELD.confirm_group_name, FIELD.move_to]);
+  if (kind === "assign") return new Set<string>([FIELD.characters]);
   const fields: readonly string[] = FORM_FIELDS[deps.view.prefix][kind];
   return new Set([...fields, FIELD.verify]);
 }
@@ -214,15 +250,19 @@ function formFields(deps: Deps, kind: Kind): ReadonlySet<string> {
  * endpoint does not serve on an update form without model_name): such messages go to the field the
  * user can act on instead, named so they still make sense there.
  */
-export function fitErrors(deps: Deps, kind: Kind, errors: FieldErrors): FieldErrors {
-  const offered = formFields(deps, kind);
-  const fallback: FieldId =
-    kind === "deregister"
-      ? FIELD.confirm_group_name
-      : kind === "register"
-        ? FIELD.model_group_name
-        : FIELD.base_url;
-  const out: FieldErrors = {};
+export function fitErrors(
+  deps: Deps,
+  kind: Kind,
+  errors: SubmitErrors,
+  offered: ReadonlySet<string> = formFields(deps, kind),
+): SubmitErrors {
+  const fallback: FieldId = {
+    deregister: FIELD.confirm_group_name,
+    register: FIELD.model_group_name,
+    update: FIELD.base_url,
+    assign: FIELD.characters,
+  }[kind];
+  const out: SubmitErrors = {};
   for (const field of Object.values(FIELD)) {
     const message = errors[field];
     if (!message) continue;
@@ -236,11 +276,6 @@ export function fitErrors(deps: Deps, kind: Kind, errors: FieldErrors): FieldErr
   return out;
 }
 
-function failureTitle(outcome: Extract<ChangeOutcome, { ok: false }>): string {
+function failureTitle(outcome: Extract<Presented, { ok: false }>): string {
   return outcome.reason === "unknown" ? "Not confirmed" : "Nothing changed";
-}
-
-function outcomeView(deps: Deps, kind: Kind, outcome: Extract<ChangeOutcome, { ok: true }>): ModalView {
-  const { title, blocks } = successBlocks(outcome, { notifyChannel: deps.config.notifyChannel });
-  return messageModal(deps.view, CALLBACK[kind], title, blocks);
 }

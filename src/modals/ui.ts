@@ -20,7 +20,15 @@ import {
 } from "../convai/types.js";
 import { FIELD_LIMITS } from "../domain/fields.js";
 import type { UpdateRequest } from "../domain/outcome.js";
-import { modelFacts, SANDBOX_NOTICE, sandboxContextBlock, uncensoredLabel } from "../slack/blocks.js";
+import {
+  modelFacts,
+  SANDBOX_NOTICE,
+  sandboxContextBlock,
+  type Usage,
+  uncensoredLabel,
+  usageUnknownText,
+  usedByLine,
+} from "../slack/blocks.js";
 import {
   CALLBACK,
   type CallbackId,
@@ -30,7 +38,7 @@ import {
   UNCENSORED_CHOICE,
 } from "../slack/ids.js";
 import { charLength, codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
-import type { FieldErrors } from "./form.js";
+import { deregisterCharacterBlocks, type GroupCharacters } from "./assign-ui.js";
 
 export interface ViewContext {
   prefix: ApiPrefix;
@@ -55,7 +63,7 @@ export interface UpdatePrefill {
  * Errors shown as a "⚠️ …" context block under their field. Used when a form is restored with
  * views.update: Slack shows `response_action: "errors"` only on a live submission.
  */
-export type InlineErrors = FieldErrors;
+export type InlineErrors = Partial<Record<FieldId, string>>;
 
 export { SANDBOX_NOTICE };
 
@@ -317,6 +325,7 @@ export function updateModal(
   metadata: string,
   prefill?: UpdatePrefill,
   inlineErrors?: InlineErrors,
+  usage?: Usage,
 ): ModalView {
   const offered: readonly string[] = FORM_FIELDS[ctx.prefix].update;
   // Restoring a submitted form shows what the user typed; a fresh form shows what Convai holds.
@@ -384,11 +393,18 @@ export function updateModal(
     metadata,
     blocks: [
       modelFacts(model),
+      ...usageContext(model.model_group_name, usage),
       context("The group name can't be changed. Change only what should change; the rest stays as it is."),
       ...top,
       ...body,
     ],
   });
+}
+
+/** The "used by" line of a model's form, or why it is unknown; nothing when usage was not read. */
+function usageContext(group: string, usage: Usage | undefined): ContextBlock[] {
+  const line = usedByLine(group, usage) ?? usageUnknownText(usage);
+  return line ? [context(line)] : [];
 }
 
 // ---- deregister ---------------------------------------------------------------------------------
@@ -408,6 +424,7 @@ export function deregisterModal(
   model: ConvaiModel,
   metadata: string,
   inlineErrors?: InlineErrors,
+  characters?: GroupCharacters,
 ): ModalView {
   const group = model.model_group_name;
   const confirm = input(
@@ -422,7 +439,10 @@ export function deregisterModal(
     ),
     { optional: false, hint: `Type ${truncate(group, 200)} exactly.` },
   );
-  const { top, body } = withErrors([confirm], inlineErrors);
+  // The move_to select sits with the character blocks, so its error goes right under it.
+  const { [FIELD.move_to]: moveError, ...others } = inlineErrors ?? {};
+  const { top, body } = withErrors([confirm], others);
+  const characterBlocks = characters ? deregisterCharacterBlocks(group, characters) : undefined;
   return modal(ctx, {
     callbackId: CALLBACK.deregister,
     title: "Deregister a model",
@@ -432,10 +452,14 @@ export function deregisterModal(
     blocks: [
       section("This removes the model from Convai:"),
       modelFacts(model),
-      section(
-        "*⚠️ Characters that use this model will stop answering until they are switched to another model.* " +
-          "This can't be undone: registering it again needs the endpoint's API key.",
-      ),
+      ...(characterBlocks
+        ? [...characterBlocks, ...(moveError ? [errorLine(moveError)] : [])]
+        : [
+            section(
+              "*⚠️ Characters that use this model will stop answering until they are switched to another model.*",
+            ),
+          ]),
+      section("This can't be undone: registering it again needs the endpoint's API key."),
       ...top,
       ...body,
     ],

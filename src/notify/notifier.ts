@@ -26,7 +26,12 @@ export function createNotifier(options: {
     } catch (error) {
       const code = slackErrorCode(error);
       log.error(
-        { channel: options.channel, error: code, action: change.action, group: change.group },
+        {
+          channel: options.channel,
+          error: code,
+          action: change.action,
+          group: "group" in change ? change.group : change.target,
+        },
         "Could not post the change notification; invite the bot to CONVAI_NOTIFY_CHANNEL or fix its ID.",
       );
       return { posted: false, error: code };

@@ -1,4 +1,5 @@
 import type { KnownBlock } from "@slack/types";
+import type { CharacterRecord } from "../domain/characters.js";
 import type { ChangeRecord } from "../domain/outcome.js";
 import { modelFacts, sandboxNote } from "../slack/blocks.js";
 import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
@@ -8,6 +9,13 @@ const EMOJI = { register: ":new:", update: ":pencil2:", deregister: ":wastebaske
 
 /** The channel announcement of one change (SPEC §3): who, what, before → after; never a key. */
 export function notificationMessage(
+  change: ChangeRecord | CharacterRecord,
+  opts: { sandbox: boolean },
+): { text: string; blocks: KnownBlock[] } {
+  return "moves" in change ? characterMessage(change, opts) : changeMessage(change, opts);
+}
+
+function changeMessage(
   change: ChangeRecord,
   opts: { sandbox: boolean },
 ): { text: string; blocks: KnownBlock[] } {
@@ -39,5 +47,45 @@ export function notificationMessage(
     ...(opts.sandbox ? [sandboxNote] : []),
   ];
   if (context.length > 0) blocks.push({ type: "context", elements: context.map((t) => mrkdwn(t)) });
+  return { text, blocks };
+}
+
+/** Character lines per announcement; the rest is counted, so the message stays within Slack's limits. */
+export const NOTIFY_MAX_LINES = 40;
+
+/** Characters moved between models: one line each, character → before → after (SPEC §10). */
+export function characterMessage(
+  record: CharacterRecord,
+  opts: { sandbox: boolean },
+): { text: string; blocks: KnownBlock[] } {
+  const n = record.moves.length;
+  const what = `${n} character${n === 1 ? "" : "s"}`;
+  const head =
+    record.action === "assign"
+      ? `:busts_in_silhouette: ${what} *assigned* to ${codeSpan(record.target, 200)} by <@${record.actor.userId}>`
+      : `:busts_in_silhouette: ${what} *moved* off ${codeSpan(record.from ?? "", 200)} to ${codeSpan(record.target, 200)} by <@${record.actor.userId}>, before deregistering it`;
+  const shown = record.moves.slice(0, NOTIFY_MAX_LINES);
+  const lines = shown.map(
+    (m) =>
+      `• ${escapeMrkdwn(truncate(m.name, 80))}: ${m.before !== undefined ? codeSpan(m.before, 100) : "_(no model)_"} → ${codeSpan(m.after, 100)}`,
+  );
+  if (n > shown.length) lines.push(`…and ${n - shown.length} more`);
+  const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(head) }];
+  // Packed into sections of at most 3000 characters; 40 lines of at most ~300 fit in a few.
+  let chunk: string[] = [];
+  const flush = () => {
+    if (chunk.length > 0) blocks.push({ type: "section", text: mrkdwn(chunk.join("\n")) });
+    chunk = [];
+  };
+  for (const line of lines) {
+    if ([...chunk, line].join("\n").length > 3000) flush();
+    chunk.push(line);
+  }
+  flush();
+  if (opts.sandbox) blocks.push({ type: "context", elements: [mrkdwn(sandboxNote)] });
+  const text = truncate(
+    `${what} ${record.action === "assign" ? "assigned" : "moved"} to ${escapeMrkdwn(record.target)} by <@${record.actor.userId}>`,
+    3000,
+  );
   return { text, blocks };
 }

@@ -12,8 +12,10 @@ export interface Authorizer {
   teamAllowed(ids: readonly (string | undefined)[]): boolean;
   /** May this user change models? Cached; Slack errors deny with a message that says why. */
   canManage(userId: string): Promise<Permission>;
-  /** Plain words on who may grant access, for refusals and read-only views. */
+  /** Plain words on who the managers are, for refusals and read-only views (no variable names). */
   readonly policy: string;
+  /** Where the policy comes from, in the operator's terms (variable names), for log lines. */
+  readonly source: string;
 }
 
 interface Cached<T> {
@@ -40,14 +42,15 @@ export function createAuthorizer(options: {
 
   const explicit = managers.size > 0 || config.managerGroup !== undefined;
   const listed = [...managers].map((u) => `<@${u}>`).join(", ");
-  const policy = explicit
-    ? [
-        managers.size > 0 ? `the users listed in CONVAI_MANAGERS (${listed})` : "",
-        config.managerGroup ? `members of the user group <!subteam^${config.managerGroup}>` : "",
-      ]
+  // Said to Slack users, who do not know the bot's environment: who, not which variable.
+  const group = config.managerGroup ? `the <!subteam^${config.managerGroup}> user group` : "";
+  const who = [listed, group].filter(Boolean).join(" and ");
+  const policy = explicit ? `Convai LLM managers — ${who} —` : "workspace admins and owners";
+  const source = explicit
+    ? [managers.size > 0 ? "CONVAI_MANAGERS" : "", config.managerGroup ? "CONVAI_MANAGER_GROUP" : ""]
         .filter(Boolean)
         .join(" and ")
-    : "workspace admins and owners";
+    : "workspace admins and owners (neither CONVAI_MANAGERS nor CONVAI_MANAGER_GROUP is set)";
 
   async function groupMembers(
     group: string,
@@ -87,7 +90,7 @@ export function createAuthorizer(options: {
           : {
               ok: false,
               reason: "not_manager",
-              message: `Only ${policy} can change custom LLMs. Ask one of them for access.`,
+              message: `Only ${policy} can change custom LLMs or move characters between them. Ask one of them for access.`,
             };
       adminCache.set(userId, { value, expires: now() + TTL_MS });
       return value;
@@ -107,6 +110,7 @@ export function createAuthorizer(options: {
 
   return {
     policy,
+    source,
     teamAllowed(ids) {
       if (allowedTeams.size === 0) return true;
       return ids.some((id) => id !== undefined && allowedTeams.has(id));
@@ -126,14 +130,14 @@ export function createAuthorizer(options: {
             ok: false,
             reason: "lookup_failed",
             // Still says who can grant access.
-            message: `The bot could not check membership of the manager user group <!subteam^${config.managerGroup}> (${why}), so it refused the change. ${listed ? `Ask ${listed} for access, or ask` : "Ask"} the bot's admin to fix CONVAI_MANAGER_GROUP or to list managers in CONVAI_MANAGERS.`,
+            message: `The bot could not check membership of the manager user group <!subteam^${config.managerGroup}> (${why}), so it refused the change. ${listed ? `Ask ${listed} for access, or ask` : "Ask"} the bot's operator to check its manager settings.`,
           };
         }
       }
       return {
         ok: false,
         reason: "not_manager",
-        message: `Only ${policy} can change custom LLMs. Ask one of them for access.`,
+        message: `Only ${policy} can change custom LLMs or move characters between them. Ask one of them for access.`,
       };
     },
   };

@@ -32,8 +32,44 @@ export function uncensoredLabel(v: boolean | undefined): string {
   return v === undefined ? "not reported" : v ? "yes" : "no";
 }
 
+/**
+ * Which characters use each model, as one surface render read it: names by model code or group, or the
+ * reason the character list could not be read (the models are shown anyway).
+ */
+export type Usage =
+  | { kind: "known"; byModel: ReadonlyMap<string, readonly string[]> }
+  | { kind: "unknown"; reason: string };
+
+/** Names shown before "and N more". */
+export const USED_BY_NAMES = 2;
+
+/** "Rafael", "Rafael and Steven", "Rafael, Steven and Amara", "Rafael, Steven and 12 more"; escaped. */
+export function namesText(names: readonly string[], few: number = USED_BY_NAMES): string {
+  const cut = (n: string) => escapeMrkdwn(truncate(n.replace(/[\r\n\u2028\u2029]+/g, " "), 40));
+  if (names.length <= few + 1) {
+    const all = names.map(cut);
+    return all.length <= 1 ? (all[0] ?? "") : `${all.slice(0, -1).join(", ")} and ${all[all.length - 1]}`;
+  }
+  return `${names.slice(0, few).map(cut).join(", ")} and ${names.length - few} more`;
+}
+
+/** The "used by" line of one custom LLM; undefined when usage is unknown (said once per surface). */
+export function usedByLine(group: string, usage: Usage | undefined): string | undefined {
+  if (usage?.kind !== "known") return undefined;
+  const names = usage.byModel.get(group) ?? [];
+  if (names.length === 0) return "_No character uses it._";
+  const count = `${names.length} character${names.length === 1 ? "" : "s"}`;
+  return `:busts_in_silhouette: Used by ${count}: ${namesText(names)}`;
+}
+
+/** Said once per surface when the character list could not be read. */
+export function usageUnknownText(usage: Usage | undefined): string | undefined {
+  if (usage?.kind !== "unknown") return undefined;
+  return `:grey_question: Which characters use each model could not be read: ${escapeMrkdwn(truncate(usage.reason, 500))}`;
+}
+
 /** One line per model for lists: group, display name, model, host, uncensored, created. */
-export function modelRow(model: ConvaiModel): string {
+export function modelRow(model: ConvaiModel, usage?: Usage): string {
   const display =
     model.display_name !== undefined && model.display_name !== model.model_group_name
       ? ` · ${escapeMrkdwn(truncate(model.display_name, 128))}`
@@ -44,7 +80,8 @@ export function modelRow(model: ConvaiModel): string {
     model.is_uncensored ? ":warning: uncensored" : model.is_uncensored === false ? "censored" : undefined,
     model.created_at ? `created ${escapeMrkdwn(formatDate(model.created_at))}` : undefined,
   ].filter((x) => x !== undefined);
-  return `*${escapeMrkdwn(truncate(model.model_group_name, 128))}*${display}\n${facts.join(" · ")}`;
+  const used = usedByLine(model.model_group_name, usage);
+  return `*${escapeMrkdwn(truncate(model.model_group_name, 128))}*${display}\n${facts.join(" · ")}${used ? `\n${used}` : ""}`;
 }
 
 export function withSandbox(blocks: KnownBlock[], sandbox: boolean): KnownBlock[] {
@@ -65,11 +102,11 @@ export function plainMessage(ctx: { sandbox: boolean }, text: string): Reply {
   };
 }
 
-export function modelRowSection(model: ConvaiModel, withActions: boolean): SectionBlock {
+export function modelRowSection(model: ConvaiModel, withActions: boolean, usage?: Usage): SectionBlock {
   const section: SectionBlock = {
     type: "section",
     block_id: `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.slice(0, 255),
-    text: mrkdwn(modelRow(model)),
+    text: mrkdwn(modelRow(model, usage)),
   };
   if (withActions && `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.length <= 255) {
     section.accessory = {
@@ -77,6 +114,7 @@ export function modelRowSection(model: ConvaiModel, withActions: boolean): Secti
       action_id: ACTION.modelOverflow,
       options: [
         { text: plainText("Edit", 75), value: "update" },
+        { text: plainText("Assign characters", 75), value: "assign" },
         { text: plainText("Deregister", 75), value: "deregister" },
       ],
     };

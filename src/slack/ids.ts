@@ -8,6 +8,7 @@ export const CALLBACK = {
   register: "convai_llm_register",
   update: "convai_llm_update",
   deregister: "convai_llm_deregister",
+  assign: "convai_llm_assign",
 } as const;
 export type CallbackId = (typeof CALLBACK)[keyof typeof CALLBACK];
 
@@ -16,6 +17,10 @@ export const FIELD = {
   ...API_FIELD,
   verify: "verify",
   confirm_group_name: "confirm_group_name",
+  /** The assign modal's character multi-select (SPEC §10). */
+  characters: "characters",
+  /** The deregister modal's target for the group's characters (SPEC §10). */
+  move_to: "move_to",
 } as const;
 export type FieldId = (typeof FIELD)[keyof typeof FIELD];
 
@@ -30,6 +35,8 @@ export const ACTION = {
   modelOverflow: "convai_model_overflow",
   homeRefresh: "convai_home_refresh",
   homePage: "convai_home_page",
+  /** Previous/Next on the `characters` command's reply; the value carries the page and the filter. */
+  charactersPage: "convai_characters_page",
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 

@@ -45,7 +45,7 @@ const files = sources(SRC).map((abs) => ({
 }));
 
 const SLACK_SURFACES = /^(slack|commands|modals|actions|home|notify)\//;
-const isUi = (path: string) => /(^|\/)(ui|outcome-ui|blocks|text|ids)\.ts$/.test(path);
+const isUi = (path: string) => /(^|\/)([a-z]+-)?ui\.ts$|(^|\/)(blocks|text|ids)\.ts$/.test(path);
 /** Modules that do I/O or hold a client: a ui module must not load them, not even indirectly. */
 const IO_PACKAGES =
   /^(@slack\/bolt|@slack\/web-api|@slack\/socket-mode|undici|pino|node:(http|https|net|dns|fs|child_process|dgram|tls)(\/.*)?)$/;

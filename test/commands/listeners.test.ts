@@ -150,7 +150,8 @@ describe("list", () => {
     // Display names are escaped: <!channel> pings nobody.
     expect(all(msg)).not.toContain("<!channel>");
     expect(all(rows[1])).toContain("Mid &lt;!channel&gt; &amp; co");
-    expect(b.sandbox.requests.map((r) => r.path)).toEqual(["/llm-models/list"]);
+    // One model list and one character list read (for the "used by" lines).
+    expect(b.sandbox.requests.map((r) => r.path).sort()).toEqual(["/character/list", "/llm-models/list"]);
     expect(JSON.stringify(msg)).not.toContain("-SECRET");
     // A member gets no Edit/Deregister menu.
     expect(rows.every((r) => r.accessory === undefined)).toBe(true);
@@ -291,7 +292,7 @@ describe("register / update / deregister open modals", () => {
     expect(initial(view, "api_key")).toBeUndefined();
     expect(all(view)).toContain("acme-llama-model");
     expect(all(view)).not.toContain("-SECRET");
-    expect(b.sandbox.requests.map((r) => r.path)).toEqual(["/llm-models/list"]);
+    expect(b.sandbox.requests.map((r) => r.path).sort()).toEqual(["/character/list", "/llm-models/list"]);
   });
 
   it("update of an unknown group → said plainly in the modal", async () => {
@@ -315,7 +316,7 @@ describe("register / update / deregister open modals", () => {
     expect(view.callback_id).toBe("convai_llm_deregister");
     expect(inputIds(view)).toEqual(["confirm_group_name"]);
     expect(all(view.blocks)).toContain("acme-llama-model");
-    expect(all(view.blocks)).toMatch(/characters that use this model will stop answering/i);
+    expect(all(view.blocks)).toContain("No character uses it.");
     expect(JSON.parse(view.private_metadata ?? "{}")).toMatchObject({ group: "acme-llama" });
   });
 

@@ -159,7 +159,7 @@ describe("App Home: what managers and members see", () => {
     expect(ids(call)).not.toContain(ACTION.modelOverflow);
     expect(ids(call)).toContain(ACTION.homeRefresh);
     const text = viewText(call);
-    expect(text).toContain("Read-only. Only the users listed in CONVAI_MANAGERS (<@U0MANAGER>) can register");
+    expect(text).toContain("Read-only. Only Convai LLM managers — <@U0MANAGER> — can register");
     expect(text).toContain("ask one of them for access");
   });
 
@@ -203,7 +203,7 @@ describe("App Home: buttons", () => {
     await bot.sandbox.seed(FIVE);
     const home = await openHome(bot, MANAGER);
     const menu = button(home, (e) => e.action_id === ACTION.modelOverflow && e.block_id === "model:kilo");
-    expect(menu.options?.map((o) => o.value)).toEqual(["update", "deregister"]);
+    expect(menu.options?.map((o) => o.value)).toEqual(["update", "assign", "deregister"]);
     await click(bot, MANAGER, menu, "update");
     const opened = await bot.fake.waitFor("views.open");
     expect(viewOf(opened).callback_id).toBe(CALLBACK.update);
@@ -254,7 +254,7 @@ describe("App Home: buttons", () => {
     for (const opened of bot.fake.callsTo("views.open")) {
       const modal = viewOf(opened);
       expect(modal.blocks.some((b) => b.type === "input")).toBe(false);
-      expect(viewText(opened)).toContain("Only the users listed in CONVAI_MANAGERS");
+      expect(viewText(opened)).toContain("Only Convai LLM managers — <@U0MANAGER> —");
     }
     expect(bot.fake.callsTo("views.update")).toHaveLength(0);
     expect(bot.sandbox.requests.length).toBe(before);

@@ -16,7 +16,7 @@ import { sandboxNote } from "../../src/slack/blocks.js";
 import { ACTION } from "../../src/slack/ids.js";
 import { charLength, LIMITS } from "../../src/slack/text.js";
 
-const POLICY = "the users listed in CONVAI_MANAGERS (<@U0MANAGER>)";
+const POLICY = "Convai LLM managers — <@U0MANAGER> —";
 
 function model(i: number, extra: Partial<ConvaiModel> = {}): ConvaiModel {
   return {
@@ -172,6 +172,7 @@ describe("App Home view: content", () => {
     const menu = buttons(view).find((b) => b.action_id === ACTION.modelOverflow);
     expect(menu?.options?.map((o) => [o.text.text, o.value])).toEqual([
       ["Edit", "update"],
+      ["Assign characters", "assign"],
       ["Deregister", "deregister"],
     ]);
     const text = json(view);
@@ -321,6 +322,7 @@ describe("App Home view: escaping and limits", () => {
       page: 2,
       access: { canManage: false, policy: POLICY, problem: "x" },
       state: { kind: "loaded", models: models(HOME_PAGE_SIZE * 3) },
+      usage: { kind: "unknown", reason: "Convai had an internal error." },
     });
     expect(view.blocks).toHaveLength(HOME_PAGE_SIZE + HOME_CHROME_BLOCKS);
     expect(violations(view)).toEqual([]);

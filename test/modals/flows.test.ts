@@ -389,7 +389,7 @@ describe.each(PREFIXES)("update modal with %s", (prefix) => {
     expect(textOf(opened)).toContain("Loading");
     // Filled in place: views.update targets the id views.open returned.
     expect(b.fake.callsTo("views.update").map((c) => c.args.view_id)).toEqual([LOADING_VIEW_ID]);
-    expect(b.sandbox.requests.map((r) => r.path)).toEqual([`${prefix}/list`]);
+    expect(b.sandbox.requests.map((r) => r.path).sort()).toEqual(["/character/list", `${prefix}/list`]);
 
     expect(view.callback_id).toBe(CALLBACKS.update);
     expect(sorted(inputIds(view))).toEqual(sorted(FORMS[prefix].update));
@@ -599,7 +599,7 @@ describe("update: duplicate display name", () => {
 // ---- deregister -------------------------------------------------------------------------------------------------
 
 describe.each(PREFIXES)("deregister modal with %s", (prefix) => {
-  it("shows the model, warns that characters stop answering, asks for the group name", async () => {
+  it("shows the model, says no character uses it, asks for the group name", async () => {
     const b = await bot({ prefix });
     await b.sandbox.seed([seeded]);
     const { opened, view, convaiCallsAtOpen } = await openModal(b, "deregister acme-mistral");
@@ -611,7 +611,7 @@ describe.each(PREFIXES)("deregister modal with %s", (prefix) => {
     const shown = textOf(view);
     expect(shown).toContain("acme-mistral");
     expect(shown).toContain(seeded.model_name);
-    expect(shown).toMatch(/characters .*stop answering/i);
+    expect(shown).toContain("No character uses it.");
   });
 
   it("a wrong confirmation → error on confirm_group_name, nothing deregistered", async () => {

@@ -134,7 +134,7 @@ describe("Socket Mode: serving the flows over a real WebSocket", () => {
     const reply = await bot.fake.waitForResponse((r) => r.id === "list1");
     expect(reply.body.response_type).toBe("ephemeral");
     expect(JSON.stringify(reply.body)).toContain("seeded-one");
-    expect(bot.sandbox.requests.filter((r) => r.path.endsWith("/list"))).toHaveLength(1);
+    expect(bot.sandbox.requests.filter((r) => r.path === "/llm-models/list")).toHaveLength(1);
     // Identity known at start-up: Bolt never calls auth.test per request.
     expect(bot.fake.callsTo("auth.test")).toHaveLength(0);
   });
