@@ -447,11 +447,12 @@ describe("assign faults", () => {
       { f: { kind: "status", status: 500, body: { ERROR: "oops" } }, expectMoved: false },
       { f: { kind: "hang" }, expectMoved: false },
       { f: { kind: "apply-then-hang" }, expectMoved: true },
+      { f: { kind: "malformed" }, expectMoved: false },
+      // Last: a 429 opens this replica's shared back-off window (SPEC §12) for the next 60 s.
       {
         f: { kind: "status", status: 429, body: { ERROR: "slow down" }, headers: { "retry-after": "60" } },
         expectMoved: false,
       },
-      { f: { kind: "malformed" }, expectMoved: false },
     ];
     const b = await bot(FIVE, { timeoutMs: 600 });
     for (const { f, expectMoved } of cases) {
@@ -624,7 +625,6 @@ describe("deregister faults", () => {
   it.each<[string, Fault]>([
     ["hang", { kind: "hang" }],
     ["reset", { kind: "reset" }],
-    ["429", { kind: "status", status: 429, body: { ERROR: "slow" }, headers: { "retry-after": "60" } }],
     ["malformed", { kind: "malformed" }],
   ])("%s on the 3rd move: no deregister, the model and the unmoved character stay", async (_name, f) => {
     const b = await bot(onGroup, { timeoutMs: 600 });
@@ -700,6 +700,33 @@ describe("races and character list faults", () => {
     expect(view.title.text).toBe("Not deregistered");
     expect(text(view.blocks)).toContain("characters were put on it meanwhile: Latecomer");
     expect(b.sandbox.requests.some((r) => r.path.endsWith("/deregister"))).toBe(false);
+  });
+
+  it("429 on the 3rd move: no deregister; moves not yet sent are held back by the shared window, unsent", async () => {
+    const b = await bot(
+      FIVE.map((c) => ({ ...c, model: GROUP })),
+      { timeoutMs: 600 },
+    );
+    fault(
+      b,
+      "character-update",
+      { kind: "status", status: 429, body: { ERROR: "slow" }, headers: { "retry-after": "60" } },
+      { after: 2 },
+    );
+    const view = await outcome(b, await deregister(b, OTHER));
+    const shown = text(view.blocks);
+    expect(view.title.text).toBe("Not deregistered");
+    expect(b.sandbox.requests.some((r) => r.path.endsWith("/deregister"))).toBe(false);
+    // Up to 4 run at once: the 4th may have been sent before the 429 came back; the 5th waits for a free
+    // slot, finds the window open and is not sent. Every character is accounted for either way.
+    const sent = updates(b).length;
+    expect(sent === 4 || sent === 5).toBe(true);
+    const moved = b.sandbox.characters().filter((c) => c.model === OTHER).length;
+    expect(moved).toBe(sent - 1);
+    expect(shown).toContain(`Moved to \`backup-llm\`* (${moved})`);
+    expect(shown).toContain(`Not moved* (${5 - moved})`);
+    expect(shown).toMatch(/Convai is rate limiting the bot; it asked to wait \d+ s/);
+    expect(b.sandbox.characters().filter((c) => c.model === GROUP)).toHaveLength(5 - moved);
   });
 
   it.each<[string, Fault]>([

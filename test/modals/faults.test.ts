@@ -113,6 +113,18 @@ async function stillServing(bot: TestBot): Promise<void> {
   expect(listed.raw).not.toContain("Could not list");
 }
 
+/** Inside the back-off window: a list is answered at once with the rate-limit message, and not sent. */
+async function heldBack(bot: TestBot): Promise<void> {
+  const lists = () => bot.sandbox.requests.filter((r) => r.path.endsWith("/list")).length;
+  const before = lists();
+  served += 1;
+  const id = `held-${served}`;
+  await sendCommand(bot.url, { text: "list", responseUrl: bot.fake.responseUrl(id) });
+  const listed = await bot.fake.waitForResponse((r) => r.id === id);
+  expect(listed.raw).toMatch(/Could not list the custom LLMs\. Convai is rate limiting the bot/);
+  expect(lists()).toBe(before);
+}
+
 interface Case {
   name: string;
   fault: Fault;
@@ -125,6 +137,11 @@ interface Case {
   /** The outcome must arrive through the working view and views.update. */
   slow?: boolean;
   transactionID?: string;
+  /**
+   * The 429 opens this replica's shared back-off window past the deadline (SPEC §12): the case runs on
+   * a bot of its own, and afterwards a list is refused at once with the rate-limit message, unsent.
+   */
+  window?: true;
 }
 
 const CASES: Case[] = [
@@ -181,6 +198,7 @@ const CASES: Case[] = [
     changed: false,
     sent: 1,
     transactionID: "tx-429",
+    window: true,
   },
   {
     name: "429 without Retry-After",
@@ -188,6 +206,7 @@ const CASES: Case[] = [
     says: /rate limiting the bot\. Try again in a minute/,
     changed: false,
     sent: 1,
+    window: true,
   },
   {
     name: "429 with a Retry-After that fits the deadline: retried once",
@@ -238,14 +257,23 @@ const CASES: Case[] = [
 ];
 
 describe.each(["register", "update", "deregister"] as const)("Convai faults on %s", (op) => {
-  let bot: TestBot;
+  let shared: TestBot;
   beforeAll(async () => {
-    bot = await startTestBot({ timeoutMs: TIMEOUT_MS, submitBudgetMs: BUDGET_MS });
+    shared = await startTestBot({ timeoutMs: TIMEOUT_MS, submitBudgetMs: BUDGET_MS });
   });
-  afterAll(() => bot.stop());
-  afterEach(() => bot.sandbox.clearFaults());
+  afterAll(() => shared.stop());
+  afterEach(() => shared.sandbox.clearFaults());
 
   it.each(CASES)("$name", async (c) => {
+    const bot = c.window ? await startTestBot({ timeoutMs: TIMEOUT_MS, submitBudgetMs: BUDGET_MS }) : shared;
+    try {
+      await runCase(bot, c);
+    } finally {
+      if (c.window) await bot.stop();
+    }
+  });
+
+  async function runCase(bot: TestBot, c: Case): Promise<void> {
     await bot.sandbox.reset();
     if (op !== "register") {
       await bot.sandbox.seed([
@@ -287,8 +315,9 @@ describe.each(["register", "update", "deregister"] as const)("Convai faults on %
       outcome: c.changed ? "succeeded" : expect.stringMatching(/^failed/),
     });
 
-    await stillServing(bot);
-  });
+    if (c.window) await heldBack(bot);
+    else await stillServing(bot);
+  }
 });
 
 describe("an update whose effect the list cannot show", () => {

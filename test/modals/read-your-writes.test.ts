@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 const GROUP = "ryw-llama";
-const lists = (bot: TestBot) => bot.sandbox.requests.filter((r) => r.path.endsWith("/list")).length;
+const lists = (bot: TestBot) => bot.sandbox.requests.filter((r) => r.path === "/llm-models/list").length;
 
 async function until(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -94,5 +94,7 @@ describe("read-your-writes with coalesced reads", () => {
     const texts = await Promise.all(replies.map((reply) => reply()));
     expect(texts.every((text) => text.includes("No custom LLMs are registered yet"))).toBe(true);
     expect(lists(bot)).toBe(1);
+    // Each list reply also shows which characters use each model: that read is shared too.
+    expect(bot.sandbox.requests.filter((r) => r.path === "/character/list").length).toBe(1);
   });
 });
