@@ -90,6 +90,7 @@ describe("read-your-writes with coalesced reads", () => {
     t = await startTestBot();
     const bot = t;
     bot.sandbox.inject({ endpoint: "list", fault: { kind: "apply-then-delay", ms: 400 } });
+    bot.sandbox.inject({ endpoint: "character-list", fault: { kind: "apply-then-delay", ms: 400 } });
     const replies = await Promise.all(Array.from({ length: 8 }, () => listCommand(bot)));
     const texts = await Promise.all(replies.map((reply) => reply()));
     expect(texts.every((text) => text.includes("No custom LLMs are registered yet"))).toBe(true);
