@@ -3,7 +3,7 @@
  * app, all on 127.0.0.1, and the bookkeeping that matches each command to its reply.
  */
 import { randomBytes } from "node:crypto";
-import { createSandbox, type Sandbox } from "../src/convai/sandbox.js";
+import { createSandbox, type Sandbox } from "../src/convai/sandbox/index.js";
 import { type FakeSlack, startFakeSlack } from "../test/helpers/fake-slack.js";
 
 export type AppKind = "bot" | "baseline";

@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { createSandbox } from "../../src/convai/sandbox.js";
+import { createSandbox } from "../../src/convai/sandbox/index.js";
 import { startFakeSlack } from "../helpers/fake-slack.js";
 import {
   input,
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   process.stdout.write(`image test: image size ${(size / 1e6).toFixed(0)} MB (${size} bytes)\n`);
 
   const fake = await startFakeSlack();
-  const sandbox = createSandbox({ apiKey: CONVAI_KEY });
+  const sandbox = createSandbox({ apiKey: CONVAI_KEY, record: true });
   const convaiUrl = await sandbox.listen(0, "127.0.0.1");
   const port = await freePort();
   const env = {

@@ -54,7 +54,7 @@ async function serveOnce(dir: string, fake: FakeSlack, id: string): Promise<stri
   });
   expect(ack.status).toBe(200);
   const reply = await fake.waitForResponse((res) => res.id === id, 5000);
-  expect(JSON.stringify(reply.body)).toContain("No custom LLMs are registered yet");
+  expect(JSON.stringify(reply.body)).toContain("Sandbox mode");
   // SIGTERM to the bot's node process: it drains and exits 0, and npm exits with its code.
   process.kill(pidInGroup(r, "scripts/start.mjs"), "SIGTERM");
   expect(await r.exited).toBe(0);
