@@ -16,6 +16,8 @@ import { ROOT } from "./processes.js";
 const DIR = join(ROOT, "deploy", "kubernetes");
 /** createApp's drain bound (drainMs default), seconds. */
 const DRAIN_S = 10;
+/** SHUTDOWN_GRACE_MS's default, seconds: served after /healthz turns 503, before the drain. */
+const GRACE_S = 2;
 
 function documents(file: string): unknown[] {
   return parseAllDocuments(readFileSync(file, "utf8")).map((doc) => {
@@ -79,10 +81,12 @@ describe("deploy/kubernetes", () => {
     expect(container?.ports?.map((p) => p.name)).toContain(container?.readinessProbe?.httpGet?.port);
     const pause = Number(container?.lifecycle?.preStop?.exec?.command?.at(-1));
     expect(pause).toBeGreaterThan(0);
-    expect(pod?.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(pause + DRAIN_S);
+    expect(pod?.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(pause + GRACE_S + DRAIN_S);
     // Liveness must not kill a pod that answers 503 while it drains.
     const live = container?.livenessProbe;
-    expect((live?.periodSeconds ?? 10) * (live?.failureThreshold ?? 3)).toBeGreaterThanOrEqual(DRAIN_S);
+    expect((live?.periodSeconds ?? 10) * (live?.failureThreshold ?? 3)).toBeGreaterThanOrEqual(
+      GRACE_S + DRAIN_S,
+    );
     // The image's `node` user.
     expect(pod?.securityContext?.runAsNonRoot).toBe(true);
     expect(pod?.securityContext?.runAsUser).toBe(1000);
