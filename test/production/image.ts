@@ -9,6 +9,8 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { chown, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -186,6 +188,7 @@ async function main(): Promise<void> {
     );
     const logs = await tool("podman-here", ["logs", NAME]);
     check(!logs.includes("sk-image-KEY-77") && !logs.includes(CONVAI_KEY), "a secret reached the log");
+    await sandboxOnVolume(env);
     process.stdout.write(
       `image test: passed (size ${(size / 1e6).toFixed(0)} MB, stop with a register in flight ${(stopMs / 1000).toFixed(1)} s, exit 0, uid 1000)\n`,
     );
@@ -193,6 +196,59 @@ async function main(): Promise<void> {
     await tool("podman-here", ["rm", "-f", NAME]).catch(() => undefined);
     await sandbox.close();
     await fake.close();
+  }
+}
+
+/**
+ * Without CONVAI_API_KEY the bot serves its embedded sandbox; its state file lives on a volume at a path set
+ * by CONVAI_SANDBOX_FILE, and survives the container.
+ */
+async function sandboxOnVolume(live: Record<string, string>): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), "convai-image-volume-"));
+  // The container runs as uid 1000; the host folder must be writable by it.
+  await chown(dir, 1000, 1000);
+  const port = await freePort();
+  const name = `${NAME}-sandbox`;
+  const { CONVAI_API_KEY: _key, CONVAI_API_URL: _url, ...slack } = live;
+  const env = { ...slack, PORT: String(port), CONVAI_SANDBOX_FILE: "/state/sandbox.json" };
+  const args = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+  try {
+    await tool("podman-here", ["run", "-d", "--name", name, ...args, "-v", `${dir}:/state`, IMAGE]);
+    const deadline = Date.now() + 30_000;
+    while ((await healthStatus(port)) !== 200) {
+      check(Date.now() < deadline, "sandbox mode: /healthz did not answer 200 within 30 s");
+      await sleep(100);
+    }
+    const res = await sendInteraction(
+      `http://127.0.0.1:${port}/slack/events`,
+      viewSubmission({
+        callbackId: "convai_llm_register",
+        privateMetadata: JSON.stringify({ v: 1 }),
+        values: stateValues({
+          model_group_name: input.text("volume-model"),
+          model_name: input.text("gpt-4o-mini"),
+          display_name: input.text("Volume"),
+          api_key: input.text("sk-volume-KEY-5"),
+          base_url: input.url("http://127.0.0.1:9/v1"),
+          is_uncensored: input.checkbox([]),
+          verify: input.checkbox([]),
+        }),
+      }),
+    );
+    check(
+      res.text.includes("is registered") && res.text.includes("Sandbox mode"),
+      "sandbox mode: register not answered",
+    );
+    await tool("podman-here", ["stop", "-t", "15", name]);
+    const state = await readFile(path.join(dir, "sandbox.json"), "utf8");
+    check(
+      state.includes("volume-model"),
+      "sandbox mode: the state file on the volume does not hold the model",
+    );
+    process.stdout.write("image test: sandbox mode keeps its state in CONVAI_SANDBOX_FILE on a volume\n");
+  } finally {
+    await tool("podman-here", ["rm", "-f", name]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
