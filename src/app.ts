@@ -42,7 +42,7 @@ async function main(): Promise<void> {
 
   const { convai, sandbox } = await convaiFor(config, logger);
   const identity = await learnIdentity(config, logger);
-  const bot = createApp({ config, logger, convai, sandbox, identity });
+  const bot = createApp({ config, logger, convai, sandbox, identity, stopGraceMs: config.shutdownGraceMs });
   try {
     await bot.start();
   } catch (error) {

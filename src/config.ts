@@ -14,6 +14,8 @@ export interface Config {
   };
   mode: "http" | "socket";
   port: number;
+  /** HTTP mode: how long a stopping replica keeps serving after /healthz turns 503. */
+  shutdownGraceMs: number;
   convai: {
     /** Unset: the bot runs against the embedded sandbox. */
     apiKey?: string;
@@ -110,6 +112,7 @@ const envSchema = z.object({
     }),
   ),
   PORT: int(0, 65535, 3000),
+  SHUTDOWN_GRACE_MS: int(0, 60_000, 2000),
   SLACK_API_URL: opt(httpUrl),
   CONVAI_API_KEY: opt(z.string().trim().regex(/^\S+$/, { message: "must not contain whitespace" })),
   CONVAI_API_URL: opt(httpUrl),
@@ -185,6 +188,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     },
     mode: e.SLACK_APP_TOKEN ? "socket" : "http",
     port: e.PORT,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     convai: {
       ...(e.CONVAI_API_KEY ? { apiKey: e.CONVAI_API_KEY } : {}),
       apiUrl: (e.CONVAI_API_URL ?? "https://api.convai.com").replace(/\/+$/, ""),

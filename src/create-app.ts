@@ -36,6 +36,8 @@ export interface CreateAppOptions {
   command?: string;
   /** How long stop() waits for in-flight requests. */
   drainMs?: number;
+  /** HTTP mode: how long stop() keeps serving after /healthz turns 503 (SHUTDOWN_GRACE_MS); default 0. */
+  stopGraceMs?: number;
   /** Socket Mode heartbeat deadlines (tests shorten them). */
   socket?: { clientPingTimeoutMs?: number; serverPingTimeoutMs?: number };
 }
@@ -86,6 +88,7 @@ export function createApp(options: CreateAppOptions): BotApp {
     connected: () => config.mode === "http" || (socket?.connected ?? false),
     disconnectedReason: "socket disconnected",
     drainMs: options.drainMs ?? 10_000,
+    graceMs: socket ? 0 : (options.stopGraceMs ?? 0),
   });
   app.use(lifecycle.track);
   app.use(teamGuard(deps));

@@ -35,6 +35,11 @@ export interface LifecycleOptions {
   disconnectedReason: string;
   /** How long drain() waits for in-flight requests. */
   drainMs: number;
+  /**
+   * HTTP mode: how long drain() keeps serving after /healthz turns 503, so a load balancer that health-checks
+   * takes the replica out before it stops listening (measured in test/production/replicas.test.ts).
+   */
+  graceMs?: number;
 }
 
 // Over 80 lines because the counters, the server and the sockets are one piece of state that the
@@ -43,18 +48,20 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
   const { logger: log } = options;
   let inFlight = 0;
   let stopping = false;
+  /** /healthz 503 from the first moment of drain(); `stopping` (refusing requests) follows after the grace. */
+  let leaving = false;
   const drained: Array<() => void> = [];
   let server: Server | undefined;
   const sockets = new Set<Socket>();
   let closed: Promise<void> = Promise.resolve();
-  const isHealthy = () => !stopping && options.connected();
+  const isHealthy = () => !leaving && options.connected();
 
   function health(res: ServerResponse) {
     const ok = isHealthy();
     res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
     res.end(
       JSON.stringify(
-        ok ? { ok: true } : { ok: false, reason: stopping ? "stopping" : options.disconnectedReason },
+        ok ? { ok: true } : { ok: false, reason: leaving ? "stopping" : options.disconnectedReason },
       ),
     );
   }
@@ -101,6 +108,12 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       });
     },
     async drain() {
+      leaving = true;
+      const graceMs = server ? (options.graceMs ?? 0) : 0;
+      if (graceMs > 0) {
+        log.info({ graceMs }, "Stopping: /healthz answers 503; still serving while load balancers notice.");
+        await new Promise((resolve) => setTimeout(resolve, graceMs));
+      }
       stopping = true;
       log.info({ inFlight }, "Stopping: no new requests are taken; finishing those in flight.");
       if (server) {
@@ -122,7 +135,7 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       await closed;
     },
     get stopping() {
-      return stopping;
+      return leaving;
     },
     get healthy() {
       return isHealthy();

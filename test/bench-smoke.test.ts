@@ -94,6 +94,7 @@ describe("npm run bench (smoke)", () => {
       "idle heap used after start-up",
       "peak RSS over the run",
       "start-up, spawn to /healthz 200",
+      "start-up through npm start, to /healthz 200",
       "update → views.open",
       "update → views.update",
       "auth.test calls after start-up",

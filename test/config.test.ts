@@ -39,6 +39,7 @@ describe("defaults and mode", () => {
       slack: { botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET },
       mode: "http",
       port: 3000,
+      shutdownGraceMs: 2000,
       convai: {
         apiUrl: "https://api.convai.com",
         prefix: "/llm-models",

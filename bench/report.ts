@@ -1,0 +1,300 @@
+/**
+ * Statistics and the printed table: each figure for the bot and the baseline, their ratio, the SPEC
+ * target and whether it was met.
+ */
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import type { AppKind } from "./infra.js";
+import type { Round, ViewsResult } from "./load.js";
+import type { BenchOptions } from "./options.js";
+import { ROOT } from "./processes.js";
+
+/**
+ * "A handful, not one per call": at most this many connections, or 1 per 100 calls on a long run (a pool
+ * reopens the connections that idled past its keep-alive timeout).
+ */
+const CONNECTIONS_HANDFUL = 16;
+
+/** Nearest-rank percentile. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] ?? Number.NaN;
+}
+
+export function median(values: readonly number[]): number {
+  return percentile(values, 50);
+}
+
+export type Verdict = "met" | "missed" | "info";
+
+export interface Row {
+  metric: string;
+  bot: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  result: Verdict;
+}
+
+export type Target =
+  | { kind: "ratio-min"; x: number }
+  | { kind: "ratio-max"; x: number }
+  | { kind: "bot-max"; x: number; unit: string }
+  | { kind: "bot-eq"; x: number }
+  | { kind: "info"; note?: string };
+
+const fmt = (n: number, digits: number) =>
+  Number.isFinite(n)
+    ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : "n/a";
+
+export function row(
+  metric: string,
+  bot: number,
+  baseline: number | undefined,
+  digits: number,
+  target: Target,
+): Row {
+  const ratio = baseline !== undefined && baseline > 0 ? bot / baseline : Number.NaN;
+  let result: Verdict = "info";
+  let targetText = target.kind === "info" ? (target.note ?? "—") : "";
+  switch (target.kind) {
+    case "ratio-min":
+      targetText = `≥ ${target.x}x baseline`;
+      result = ratio >= target.x ? "met" : "missed";
+      break;
+    case "ratio-max":
+      targetText = `≤ ${target.x}x baseline`;
+      result = ratio <= target.x ? "met" : "missed";
+      break;
+    case "bot-max":
+      targetText = `≤ ${target.x}${target.unit}`;
+      result = bot <= target.x ? "met" : "missed";
+      break;
+    case "bot-eq":
+      targetText = `${target.x}`;
+      result = bot === target.x ? "met" : "missed";
+      break;
+    case "info":
+      break;
+  }
+  return {
+    metric,
+    bot: fmt(bot, digits),
+    baseline: baseline === undefined ? "—" : fmt(baseline, digits),
+    ratio: Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : "—",
+    target: targetText,
+    result,
+  };
+}
+
+export function formatTable(rows: readonly Row[]): string {
+  const header: Row = {
+    metric: "metric",
+    bot: "bot",
+    baseline: "baseline",
+    ratio: "ratio",
+    target: "SPEC §8 target",
+    result: "info",
+  };
+  const cells = (r: Row, isHeader: boolean) => [
+    r.metric,
+    r.bot,
+    r.baseline,
+    r.ratio,
+    r.target,
+    isHeader ? "met/missed" : r.result === "info" ? "(info)" : r.result,
+  ];
+  const all = [cells(header, true), ...rows.map((r) => cells(r, false))];
+  const widths = all[0]?.map((_, i) => Math.max(...all.map((c) => (c[i] ?? "").length))) ?? [];
+  const line = (c: string[]) =>
+    `| ${c.map((cell, i) => (i === 0 || i === 4 || i === 5 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join(" | ")} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 || i === 4 || i === 5 ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`;
+  const [head, ...body] = all;
+  return [line(head ?? []), rule, ...body.map(line)].join("\n");
+}
+
+export function machineLines(now = new Date()): string[] {
+  const cpus = os.cpus();
+  return [
+    `Machine: ${cpus[0]?.model.trim() ?? "unknown CPU"}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}`,
+    `Node ${process.version}, @slack/bolt ${boltVersion()}`,
+    `Date: ${now.toISOString()}`,
+  ];
+}
+
+function boltVersion(): string {
+  // Read through zod so a malformed package.json is reported, not cast.
+  try {
+    const text = readFileSync(path.join(ROOT, "node_modules", "@slack", "bolt", "package.json"), "utf8");
+    return z.object({ version: z.string() }).parse(JSON.parse(text)).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** What one app's run measured. */
+export interface PerApp {
+  startupMs: number[];
+  /** Start-up through `npm start`, as an operator starts it (SPEC §11). */
+  npmStartupMs: number[];
+  idleRss: number[];
+  idleHeap: number[];
+  rounds: Map<number, Round[]>;
+}
+
+export interface Measured {
+  options: BenchOptions;
+  per: Record<AppKind, PerApp>;
+  remote: Record<AppKind, Round[]> | undefined;
+  views: ViewsResult;
+  peakRss: Record<AppKind, number>;
+  authAfter: Record<AppKind, number>;
+  authAtStartup: Record<AppKind, number>;
+  /** TCP connections each sandbox accepted, and the commands each app was sent. */
+  connections: Record<AppKind, number>;
+  commands: Record<AppKind, number>;
+}
+
+// One row after another in the printed order; long because the table is long, not because it branches.
+export function benchRows(m: Measured): Row[] {
+  const { options, per, remote, views } = m;
+  const remoteConcurrency = Math.max(...options.concurrency);
+  const rows: Row[] = [];
+  const sum = (rounds: Round[], f: (r: Round) => number) => rounds.reduce((a, r) => a + f(r), 0);
+  const roundsOf = (kind: AppKind, c: number) => per[kind].rounds.get(c) ?? [];
+  const spec = (c: number) => c >= 10;
+  for (const c of options.concurrency) {
+    const [b, s] = [roundsOf("bot", c), roundsOf("baseline", c)];
+    // Each figure is the median over an app's rounds, so one round hit by a noisy neighbour does not
+    // decide a row.
+    const throughput = (r: Round[]) => median(r.map((x) => ((x.commands - x.failed) / x.elapsedMs) * 1000));
+    const ack = (r: Round[], p: number) => median(r.map((x) => percentile(x.latencies, p)));
+    const cpu = (r: Round[]) => median(r.map((x) => x.cpuMs / x.commands));
+    const infoNote: Target = { kind: "info", note: "— (SPEC: 10 and 50 in flight)" };
+    rows.push(
+      row(
+        `list throughput, ${c} in flight (cmd/s)`,
+        throughput(b),
+        throughput(s),
+        0,
+        spec(c) ? { kind: "ratio-min", x: 0.8 } : infoNote,
+      ),
+      row(`ack latency p50, ${c} in flight (ms)`, ack(b, 50), ack(s, 50), 2, {
+        kind: "info",
+      }),
+      row(
+        `ack latency p99, ${c} in flight (ms)`,
+        ack(b, 99),
+        ack(s, 99),
+        2,
+        spec(c) ? { kind: "ratio-max", x: 1.25 } : infoNote,
+      ),
+      row(
+        `CPU per command, ${c} in flight (ms)`,
+        cpu(b),
+        cpu(s),
+        3,
+        spec(c) ? { kind: "ratio-max", x: 1.25 } : infoNote,
+      ),
+    );
+  }
+  if (remote) {
+    const throughput = (r: Round[]) => median(r.map((x) => ((x.commands - x.failed) / x.elapsedMs) * 1000));
+    rows.push(
+      row(
+        `list throughput, ${remoteConcurrency} in flight, Convai answering in ${options.remoteLatencyMs} ms (cmd/s)`,
+        throughput(remote.bot),
+        throughput(remote.baseline),
+        0,
+        remoteConcurrency >= 10 ? { kind: "ratio-min", x: 0.8 } : { kind: "info" },
+      ),
+    );
+  }
+  const mib = (bytes: number) => bytes / 2 ** 20;
+  rows.push(
+    row("idle RSS after start-up (MiB)", mib(median(per.bot.idleRss)), mib(median(per.baseline.idleRss)), 1, {
+      kind: "ratio-max",
+      x: 1.3,
+    }),
+    row(
+      "idle heap used after start-up (MiB)",
+      mib(median(per.bot.idleHeap)),
+      mib(median(per.baseline.idleHeap)),
+      1,
+      { kind: "info" },
+    ),
+    row("peak RSS over the run (MiB)", mib(m.peakRss.bot), mib(m.peakRss.baseline), 1, { kind: "info" }),
+    row(
+      "start-up, spawn to /healthz 200 (ms, median)",
+      median(per.bot.startupMs),
+      median(per.baseline.startupMs),
+      0,
+      { kind: "ratio-max", x: 1.5 },
+    ),
+    row(
+      "start-up through npm start, to /healthz 200 (ms, median; SPEC §11)",
+      median(per.bot.npmStartupMs),
+      median(per.baseline.npmStartupMs),
+      0,
+      { kind: "ratio-max", x: 1.2 },
+    ),
+    row(
+      `update → views.open, Convai list delayed ${(options.convaiDelayMs / 1000).toFixed(1)} s (ms, worst of ${views.openMs.length})`,
+      Math.max(...views.openMs),
+      undefined,
+      0,
+      { kind: "bot-max", x: 300, unit: " ms" },
+    ),
+    row("update → views.update, form filled (ms, median)", median(views.filledMs), undefined, 0, {
+      kind: "info",
+      note: `— (≈ the ${options.convaiDelayMs} ms delay)`,
+    }),
+    row("auth.test calls after start-up", m.authAfter.bot, m.authAfter.baseline, 0, { kind: "bot-eq", x: 0 }),
+    row("auth.test calls during start-up", m.authAtStartup.bot, m.authAtStartup.baseline, 0, {
+      kind: "info",
+      note: "— (src/app.ts learns the ids once)",
+    }),
+  );
+  const conns = m.connections;
+  const connLimit = Math.max(CONNECTIONS_HANDFUL, Math.floor(m.commands.bot / 100));
+  const connRow = row("Convai connections opened, whole run", conns.bot, conns.baseline, 0, {
+    kind: "bot-max",
+    x: connLimit,
+    unit: ` (a pool: ≤ max(${CONNECTIONS_HANDFUL}, 1% of calls), not 1 per call)`,
+  });
+  connRow.ratio = "—";
+  connRow.bot = `${conns.bot} for ${m.commands.bot.toLocaleString("en-US")} cmds`;
+  connRow.baseline = `${conns.baseline} for ${m.commands.baseline.toLocaleString("en-US")} cmds`;
+  rows.push(connRow);
+  const allRounds = (kind: AppKind) =>
+    [...per[kind].rounds.values(), ...(remote ? [remote[kind]] : [])].flat();
+  const failed = (kind: AppKind) => sum(allRounds(kind), (r) => r.failed);
+  rows.push(
+    row("commands failed (no 200 ack or no reply)", failed("bot"), failed("baseline"), 0, {
+      kind: "bot-eq",
+      x: 0,
+    }),
+    row(
+      "log lines per list command (LOG_LEVEL=info)",
+      sum(allRounds("bot"), (r) => r.logLines) /
+        Math.max(
+          1,
+          sum(allRounds("bot"), (r) => r.commands),
+        ),
+      sum(allRounds("baseline"), (r) => r.logLines) /
+        Math.max(
+          1,
+          sum(allRounds("baseline"), (r) => r.commands),
+        ),
+      2,
+      { kind: "info" },
+    ),
+  );
+
+  return rows;
+}
