@@ -33,49 +33,32 @@ export function usageLines(command: string): string[] {
   ].map(escapeMrkdwn);
 }
 
-export function helpMessage(ctx: MessageContext): Reply {
-  const text = `Custom LLM commands:\n${usageLines(ctx.command).join("\n")}`;
+/** A head line, then the usage as a bulleted section: the shape of help and of "unknown subcommand". */
+function usageReply(ctx: MessageContext, head: string, textHead: string): Reply {
+  const lines = usageLines(ctx.command);
   return {
-    text: truncate(text, 3000),
+    text: truncate(`${textHead}\n${lines.join("\n")}`, 3000),
     blocks: withSandbox(
       [
-        {
-          type: "section",
-          text: mrkdwn("*Convai custom LLMs*: route your characters through your own models."),
-        },
-        {
-          type: "section",
-          text: mrkdwn(
-            usageLines(ctx.command)
-              .map((l) => `• ${l}`)
-              .join("\n"),
-          ),
-        },
+        { type: "section", text: mrkdwn(head) },
+        { type: "section", text: mrkdwn(lines.map((l) => `• ${l}`).join("\n")) },
       ],
       ctx.sandbox,
     ),
   };
 }
 
+export function helpMessage(ctx: MessageContext): Reply {
+  return usageReply(
+    ctx,
+    "*Convai custom LLMs*: route your characters through your own models.",
+    "Custom LLM commands:",
+  );
+}
+
 export function unknownMessage(ctx: MessageContext, input: string, suggestion?: Subcommand): Reply {
   const head = `Unknown subcommand ${codeSpan(input, 100)}.${suggestion ? ` Did you mean \`${suggestion}\`?` : ""}`;
-  return {
-    text: truncate(`${head}\n${usageLines(ctx.command).join("\n")}`, 3000),
-    blocks: withSandbox(
-      [
-        { type: "section", text: mrkdwn(head) },
-        {
-          type: "section",
-          text: mrkdwn(
-            usageLines(ctx.command)
-              .map((l) => `• ${l}`)
-              .join("\n"),
-          ),
-        },
-      ],
-      ctx.sandbox,
-    ),
-  };
+  return usageReply(ctx, head, head);
 }
 
 export function missingGroupMessage(ctx: MessageContext, sub: "update" | "deregister" | "assign"): Reply {
