@@ -98,4 +98,62 @@ describe("read-your-writes with coalesced reads", () => {
     // Each list reply also shows which characters use each model: that read is shared too.
     expect(bot.sandbox.requests.filter((r) => r.path === "/character/list").length).toBe(1);
   });
+
+  // The deregister path re-reads the model list itself before it sends (to check no character appeared),
+  // so the slow call cannot be placed between its change and its re-read from outside; the generation
+  // rule for deregister is proven directly in test/convai/coalesce.test.ts.
+  it.each(["update"] as const)(
+    "%s: the re-read never joins a list call that started before the change",
+    async (op) => {
+      t = await startTestBot({ submitBudgetMs: 5000 });
+      const bot = t;
+      await bot.sandbox.seed([
+        {
+          model_group_name: GROUP,
+          model_name: "llama-3.1-8b",
+          display_name: "Before",
+          api_key: "sk-ryw-0002",
+        },
+      ]);
+      // No characters use the group, so a deregister has nothing to move first. The change waits 600 ms at
+      // Convai before it applies; meanwhile a list command starts a call that answers from the state before
+      // the change, 1.5 s late. The form's own look-up (the first list call) is left alone.
+      bot.sandbox.inject({ endpoint: op, fault: { kind: "delay", ms: 600 } });
+      bot.sandbox.inject({ endpoint: "list", after: 1, fault: { kind: "apply-then-delay", ms: 1500 } });
+      const values =
+        op === "update"
+          ? stateValues({
+              display_name: input.text("After"),
+              base_url: input.url(""),
+              api_key: input.text(""),
+              is_uncensored: input.radio("keep"),
+              verify: input.checkbox([]),
+            })
+          : stateValues({
+              confirm_group_name: input.text(GROUP),
+              move_to: { type: "static_select", selected_option: null },
+            });
+      const submitted = sendInteraction(
+        bot.url,
+        viewSubmission({
+          callbackId: `convai_llm_${op}`,
+          values,
+          privateMetadata: encodeMetadata({ v: 1, group: GROUP, origin: "command" }),
+          userId: MANAGER,
+          viewId: "VRYW2",
+        }),
+      );
+      await until(() => bot.sandbox.requests.some((r) => r.path === `/llm-models/${op}`), "the change");
+      const slowReply = await listCommand(bot);
+      await until(() => lists(bot) === 2, "the slow list call");
+      const res = await submitted;
+      expect(res.status).toBe(200);
+      const outcome = JSON.stringify(res.json);
+      expect(outcome).toContain(op === "update" ? "Model updated" : "Model deregistered");
+      // A stale re-read would show the old state and flag the change as not taken.
+      expect(outcome).not.toContain("does not show these requested fields");
+      expect(bot.sandbox.models().map((m) => m.display_name)).toEqual(op === "update" ? ["After"] : []);
+      await slowReply();
+    },
+  );
 });
