@@ -218,21 +218,19 @@ export function benchRows(m: Measured): Row[] {
           ? { kind: "ratio-min", x: 1.0 }
           : { kind: "info", note: "— (SPEC §12: ≥ 1.0x at 50 ms)" },
       ),
+      row(
+        `CPU per command, ${remoteConcurrency} in flight, Convai answering in ${latencyMs} ms (ms)`,
+        median(rounds.bot.map((x) => x.cpuMs / x.commands)),
+        median(rounds.baseline.map((x) => x.cpuMs / x.commands)),
+        3,
+        { kind: "info" },
+      ),
     );
   }
-  const localRounds = per.bot.rounds.get(remoteConcurrency);
-  const callScenarios: Array<[string, Record<AppKind, Round[]>]> = [
-    ...(localRounds
-      ? [
-          [
-            "Convai local",
-            { bot: localRounds, baseline: per.baseline.rounds.get(remoteConcurrency) ?? [] },
-          ] as [string, Record<AppKind, Round[]>],
-        ]
-      : []),
-    ...[...remote].map(([ms, r]): [string, Record<AppKind, Round[]>] => [`Convai ${ms} ms`, r]),
-  ];
-  for (const [where, rounds] of callScenarios) rows.push(callsRow(remoteConcurrency, where, rounds));
+  for (const c of options.concurrency.filter((n) => n >= 10)) {
+    rows.push(callsRow(c, "Convai local", { bot: roundsOf("bot", c), baseline: roundsOf("baseline", c) }));
+  }
+  for (const [ms, rounds] of remote) rows.push(callsRow(remoteConcurrency, `Convai ${ms} ms`, rounds));
   for (const burst of m.home) rows.push(...homeRows(burst));
   const mib = (bytes: number) => bytes / 2 ** 20;
   rows.push(

@@ -65,7 +65,7 @@ describe("npm run bench (smoke)", () => {
       {
         BENCH_REQUESTS: "6",
         BENCH_WARMUP: "3",
-        BENCH_CONCURRENCY: "1,2",
+        BENCH_CONCURRENCY: "1,10",
         BENCH_REPEATS: "1",
         BENCH_START_RUNS: "1",
         BENCH_START_WARMUP: "0",
@@ -87,17 +87,19 @@ describe("npm run bench (smoke)", () => {
     const rows = tableRows(run.stdout);
     const metrics = rows.map((r) => r[0] ?? "");
     const expected = [
-      ...[1, 2].flatMap((c) => [
+      ...[1, 10].flatMap((c) => [
         `list throughput, ${c} in flight`,
         `ack latency p50, ${c} in flight`,
         `ack latency p99, ${c} in flight`,
         `CPU per command, ${c} in flight`,
       ]),
-      "list throughput, 2 in flight, Convai answering in 20 ms",
-      "list throughput, 2 in flight, Convai answering in 30 ms",
-      "Convai list calls per list command, 2 in flight, Convai local",
-      "Convai list calls per list command, 2 in flight, Convai 20 ms",
-      "Convai list calls per list command, 2 in flight, Convai 30 ms",
+      "list throughput, 10 in flight, Convai answering in 20 ms",
+      "CPU per command, 10 in flight, Convai answering in 20 ms",
+      "list throughput, 10 in flight, Convai answering in 30 ms",
+      "CPU per command, 10 in flight, Convai answering in 30 ms",
+      "Convai list calls per list command, 10 in flight, Convai local",
+      "Convai list calls per list command, 10 in flight, Convai 20 ms",
+      "Convai list calls per list command, 10 in flight, Convai 30 ms",
       "4 app_home_opened over 0.1 s, Convai 20 ms: Homes published",
       "4 app_home_opened over 0.1 s, Convai 20 ms: Convai list calls",
       "4 app_home_opened over 0.1 s, Convai 20 ms: first event → last views.publish",
@@ -136,7 +138,7 @@ describe("npm run bench (smoke)", () => {
     // Counted at the sandbox: the baseline makes exactly one model-list call per command and no other.
     for (const where of ["Convai local", "Convai 20 ms", "Convai 30 ms"]) {
       const calls = rows.find((r) =>
-        r[0]?.startsWith(`Convai list calls per list command, 2 in flight, ${where}`),
+        r[0]?.startsWith(`Convai list calls per list command, 10 in flight, ${where}`),
       );
       expect(calls?.[2]).toBe("1.000 + 0.000");
       // The bot reads both lists, each at most once per command.
