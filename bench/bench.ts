@@ -14,8 +14,9 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent } from "undici";
+import { DEFAULT_MAX_CONNECTIONS } from "../src/config.js";
 import { type AppKind, type Infra, KINDS, startInfra } from "./infra.js";
-import { measureViewsOpen, type Round, runRound } from "./load.js";
+import { type HomeBurst, measureViewsOpen, type Round, runHomeBurst, runRound } from "./load.js";
 import { type BenchOptions, optionsFromEnv } from "./options.js";
 import {
   BUILD_ROOT,
@@ -83,7 +84,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     run.say("compiling the children (src/ and bench/bot.ts, bench/baseline.ts) to JavaScript");
     buildDirs.add(buildDir);
     run.entries = buildChildren(buildDir);
-    for (const kind of KINDS) infras.set(kind, await startInfra(kind, options.models));
+    const botEnv: Record<string, string> =
+      options.convaiConnections === undefined
+        ? {}
+        : { CONVAI_MAX_CONNECTIONS: String(options.convaiConnections) };
+    for (const kind of KINDS) {
+      infras.set(kind, await startInfra(kind, options.models, kind === "bot" ? botEnv : {}));
+    }
 
     await measureNpmStartups(run, npmStartDirs(buildDir));
     await measureStartups(run);
@@ -99,7 +106,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const rounds = await alternate(run, concurrency, options.repeats, options.requests, `c=${concurrency}`);
       for (const kind of KINDS) run.per[kind].rounds.set(concurrency, rounds[kind]);
     }
-    const remote = await measureRemote(run);
+    const remote = new Map<number, Record<AppKind, Round[]>>();
+    for (const latencyMs of options.remoteLatencyMs)
+      remote.set(latencyMs, await measureRemote(run, latencyMs));
+    const home: HomeBurst[] = [];
+    for (const latencyMs of options.homeEvents > 0 ? options.homeLatencyMs : []) {
+      home.push(await measureHome(run, latencyMs));
+    }
 
     run.say(
       `views.open: ${options.viewsSamples} update commands, Convai list delayed ${options.convaiDelayMs} ms`,
@@ -125,6 +138,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       options,
       per: run.per,
       remote,
+      home,
       views,
       peakRss,
       authAfter,
@@ -172,9 +186,13 @@ function settingsLine(options: BenchOptions): string {
     `${options.repeats} rounds per app per concurrency (alternating bot/baseline; each figure is the median of the rounds), ` +
     `${options.warmup} warm-up commands per app, ${options.startRuns} measured start-ups per app` +
     `${options.startWarmup ? " after one warm-up spawn" : ""}, ${options.models} models in each sandbox` +
-    (options.remoteLatencyMs > 0
-      ? `; then ${Math.min(options.repeats, 3)} rounds of ${Math.min(options.requests, 300)} at ${Math.max(...options.concurrency)} in flight with each Convai list answer delayed ${options.remoteLatencyMs} ms.`
-      : ".")
+    (options.remoteLatencyMs.length > 0
+      ? `; then ${Math.min(options.repeats, 3)} rounds of ${Math.min(options.requests, 300)} at ${Math.max(...options.concurrency)} in flight with Convai ${options.remoteLatencyMs.join(" and ")} ms away (every Convai answer sent that much later)`
+      : "") +
+    (options.homeEvents > 0
+      ? `; then ${options.homeEvents} app_home_opened events from as many users sent evenly over ${options.homeSpreadMs} ms to the bot, once with Convai ${options.homeLatencyMs.join(" and once ")} ms away`
+      : "") +
+    `. The bot's CONVAI_MAX_CONNECTIONS: ${options.convaiConnections ?? `${DEFAULT_MAX_CONNECTIONS} (its default)`}.`
   );
 }
 
@@ -260,18 +278,19 @@ async function alternate(
 }
 
 /**
- * Convai is remote in production: with each list answer taking remoteLatencyMs, throughput depends on
- * how many calls can be in flight to Convai at once, not on CPU.
+ * Convai is remote in production: with every answer latencyMs away, throughput depends on how many
+ * commands one Convai call serves and how many calls can be in flight at once, not on CPU. Every
+ * endpoint is delayed (the bot's list also reads the character list); each call waits on its own, so
+ * concurrent calls are all served, as over a network.
  */
-async function measureRemote(run: Run): Promise<Record<AppKind, Round[]> | undefined> {
+async function measureRemote(run: Run, latencyMs: number): Promise<Record<AppKind, Round[]>> {
   const { options } = run;
-  if (options.remoteLatencyMs <= 0) return undefined;
   const remoteConcurrency = Math.max(...options.concurrency);
   for (const kind of KINDS) {
     run.infraOf(kind).sandbox.inject({
-      endpoint: "list",
+      endpoint: "*",
       times: Number.POSITIVE_INFINITY,
-      fault: { kind: "delay", ms: options.remoteLatencyMs },
+      fault: { kind: "delay", ms: latencyMs },
     });
   }
   try {
@@ -280,11 +299,34 @@ async function measureRemote(run: Run): Promise<Record<AppKind, Round[]> | undef
       remoteConcurrency,
       Math.min(options.repeats, 3),
       Math.min(options.requests, 300),
-      `c=${remoteConcurrency}, Convai ${options.remoteLatencyMs} ms,`,
+      `c=${remoteConcurrency}, Convai ${latencyMs} ms,`,
     );
   } finally {
     for (const kind of KINDS) run.infraOf(kind).sandbox.clearFaults();
   }
+}
+
+/** A burst of Home openings (SPEC §12): the bot only, since the baseline has no Home. */
+async function measureHome(run: Run, latencyMs: number): Promise<HomeBurst> {
+  const { options } = run;
+  run.say(
+    `Home burst: ${options.homeEvents} app_home_opened over ${options.homeSpreadMs} ms, Convai ${latencyMs} ms away`,
+  );
+  const burst = await runHomeBurst(
+    run.agent,
+    need(run.children.get("bot"), "bot child"),
+    run.infraOf("bot"),
+    run.secret,
+    {
+      events: options.homeEvents,
+      spreadMs: options.homeSpreadMs,
+      latencyMs,
+    },
+  );
+  run.say(
+    `Home burst: ${burst.published}/${burst.events} Homes, ${burst.convai.models} model-list and ${burst.convai.characters} character-list calls, last views.publish after ${burst.lastPublishMs.toFixed(0)} ms`,
+  );
+  return burst;
 }
 
 async function main(): Promise<void> {

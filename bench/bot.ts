@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     prefix: config.convai.prefix,
     apiKey,
     timeoutMs: config.convai.timeoutMs,
+    connections: config.convai.maxConnections,
     logger,
   });
   // As src/app.ts does: learn the bot's ids once, so Bolt never calls auth.test per request.

@@ -27,13 +27,34 @@ export interface Infra {
   pending: Map<string, (ok: boolean) => void>;
   /** Commands sent to this app (all kinds, warm-up included). */
   commands: number;
+  /** Settings of this app's own beyond the common ones (the bot's CONVAI_MAX_CONNECTIONS). */
+  extraEnv: Record<string, string>;
 }
 
-export async function startInfra(kind: AppKind, models: number): Promise<Infra> {
+/** Convai list calls the sandbox answered since the last takeConvaiCalls or clearRecords. */
+export interface ConvaiCalls {
+  models: number;
+  characters: number;
+}
+
+/** Counts the list calls the sandbox received since the last take, and forgets them. */
+export function takeConvaiCalls(infra: Infra): ConvaiCalls {
+  // The sandbox's record is its live array: emptying it keeps the driver's memory flat over the run.
+  const seen = infra.sandbox.requests.splice(0);
+  const count = (suffix: string) => seen.filter((r) => r.path.endsWith(suffix)).length;
+  return { models: count("/llm-models/list"), characters: count("/character/list") };
+}
+
+export async function startInfra(
+  kind: AppKind,
+  models: number,
+  extraEnv: Record<string, string> = {},
+): Promise<Infra> {
   const fake = await startFakeSlack();
   const convaiKey = `bench-${randomBytes(12).toString("hex")}`;
-  // Memory only, and a bounded request record: the run sends thousands of calls.
-  const sandbox = createSandbox({ apiKey: convaiKey, maxRecordedRequests: 200 });
+  // Memory only. Requests are recorded so the list calls can be counted at Convai's side; every round
+  // empties the record (takeConvaiCalls), and the bound is a backstop.
+  const sandbox = createSandbox({ apiKey: convaiKey, record: true, maxRecordedRequests: 50_000 });
   const convaiUrl = await sandbox.listen(0, "127.0.0.1");
   await sandbox.seed(
     Array.from({ length: models }, (_, i) => ({
@@ -53,6 +74,7 @@ export async function startInfra(kind: AppKind, models: number): Promise<Infra> 
     authTests: 0,
     pending: new Map(),
     commands: 0,
+    extraEnv,
   };
   arm(infra);
   return infra;
@@ -78,6 +100,7 @@ function arm(infra: Infra): void {
 /** Drops the fake's records (they grow with every call) but keeps its counters. */
 export function clearRecords(infra: Infra): void {
   infra.fake.reset();
+  infra.sandbox.requests.splice(0);
   arm(infra);
 }
 

@@ -5,8 +5,23 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Agent, request } from "undici";
-import { commandPayload, signedHeaders } from "../test/helpers/slack-requests.js";
-import { COMMAND, cancelReply, clearRecords, expectReply, type Infra, MANAGER, SEED_GROUP } from "./infra.js";
+import {
+  appHomeOpened,
+  commandPayload,
+  eventCallback,
+  signedHeaders,
+} from "../test/helpers/slack-requests.js";
+import {
+  COMMAND,
+  type ConvaiCalls,
+  cancelReply,
+  clearRecords,
+  expectReply,
+  type Infra,
+  MANAGER,
+  SEED_GROUP,
+  takeConvaiCalls,
+} from "./infra.js";
 import type { Child } from "./processes.js";
 
 const ACK_TIMEOUT_MS = 10_000;
@@ -63,6 +78,8 @@ export interface Round {
   elapsedMs: number;
   cpuMs: number;
   logLines: number;
+  /** List calls that reached the sandbox during the round. */
+  convai: ConvaiCalls;
 }
 
 let roundSeq = 0;
@@ -80,6 +97,7 @@ export async function runRound(
   const label = `${child.kind}-${roundSeq}`;
   const before = await child.stats();
   const linesBefore = child.stdoutLines;
+  takeConvaiCalls(infra);
   const latencies: number[] = [];
   let issued = 0;
   let failed = 0;
@@ -110,8 +128,10 @@ export async function runRound(
   // Let the last reply's own response finish on the child before reading its CPU time.
   await sleep(30);
   const after = await child.stats();
+  const convai = takeConvaiCalls(infra);
   clearRecords(infra);
   return {
+    convai,
     commands: total,
     failed,
     latencies,
@@ -172,6 +192,96 @@ export async function measureViewsOpen(
       return at === undefined ? [] : [at - sent];
     });
     return { openMs, filledMs };
+  } finally {
+    infra.sandbox.clearFaults();
+    clearRecords(infra);
+  }
+}
+
+export interface HomeBurst {
+  events: number;
+  spreadMs: number;
+  latencyMs: number;
+  /** Events acked 200. */
+  acked: number;
+  /** Distinct users whose Home was published with the model list in it. */
+  published: number;
+  /** views.publish calls, loading states included. */
+  publishCalls: number;
+  /** First event sent → last event sent, ms. */
+  sendMs: number;
+  /** First event sent → last views.publish at the fake Slack, ms. */
+  lastPublishMs: number;
+  convai: ConvaiCalls;
+}
+
+const HOME_DEADLINE_MS = 20_000;
+
+/**
+ * `events` signed `app_home_opened` events from as many users, sent evenly over `spreadMs` (each at its
+ * own time, not waiting for the previous one), with every Convai answer `latencyMs` away; then waits for
+ * every user's Home.
+ */
+export async function runHomeBurst(
+  agent: Agent,
+  child: Child,
+  infra: Infra,
+  secret: string,
+  options: { events: number; spreadMs: number; latencyMs: number },
+): Promise<HomeBurst> {
+  const { events, spreadMs, latencyMs } = options;
+  const users = Array.from({ length: events }, (_, i) => `U0HOME${String(i).padStart(5, "0")}`);
+  // Signed before the clock starts; Bolt accepts a signature for five minutes.
+  const signed = users.map((userId) => {
+    const body = JSON.stringify(eventCallback(appHomeOpened({ userId })));
+    const headers = signedHeaders(body, { secret, contentType: "application/json" });
+    return { body, headers };
+  });
+  clearRecords(infra);
+  if (latencyMs > 0) {
+    infra.sandbox.inject({
+      endpoint: "*",
+      times: Number.POSITIVE_INFINITY,
+      fault: { kind: "delay", ms: latencyMs },
+    });
+  }
+  const homeOf = new Map<string, number>();
+  try {
+    const started = performance.now();
+    const startedWall = Date.now();
+    let lastSent = started;
+    const acks = signed.map(async (event, i) => {
+      const due = started + (events > 1 ? (spreadMs * i) / (events - 1) : 0);
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      lastSent = Math.max(lastSent, performance.now());
+      return post(agent, child.url, event);
+    });
+    const statuses = await Promise.all(acks);
+    const deadline = Date.now() + HOME_DEADLINE_MS;
+    const loaded = () => {
+      for (const call of infra.fake.callsTo("views.publish")) {
+        const user = call.args.user_id;
+        if (typeof user === "string" && JSON.stringify(call.args.view ?? "").includes(SEED_GROUP)) {
+          homeOf.set(user, Math.max(homeOf.get(user) ?? 0, call.at));
+        }
+      }
+      return homeOf.size;
+    };
+    while (loaded() < events && Date.now() < deadline) await sleep(20);
+    const publishes = infra.fake.callsTo("views.publish");
+    const lastAt = Math.max(...publishes.map((c) => c.at));
+    return {
+      events,
+      spreadMs,
+      latencyMs,
+      acked: statuses.filter((s) => s === 200).length,
+      published: homeOf.size,
+      publishCalls: publishes.length,
+      sendMs: lastSent - started,
+      lastPublishMs: publishes.length > 0 ? lastAt - startedWall : Number.NaN,
+      convai: takeConvaiCalls(infra),
+    };
   } finally {
     infra.sandbox.clearFaults();
     clearRecords(infra);

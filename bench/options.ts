@@ -22,8 +22,18 @@ export interface BenchOptions {
   convaiDelayMs: number;
   /** Models seeded into each sandbox (what `list` returns). */
   models: number;
-  /** Extra rounds at the highest concurrency with every Convai list answer delayed this long; 0 skips them. */
-  remoteLatencyMs: number;
+  /**
+   * Extra rounds at the highest concurrency with Convai this far away (every Convai answer sent this much
+   * later), one set per latency; empty skips them.
+   */
+  remoteLatencyMs: number[];
+  /** The bot's CONVAI_MAX_CONNECTIONS; undefined leaves the bot's own default (DEFAULT_MAX_CONNECTIONS). */
+  convaiConnections?: number;
+  /** `app_home_opened` events in the Home burst (0 skips it), sent evenly over homeSpreadMs. */
+  homeEvents: number;
+  homeSpreadMs: number;
+  /** How far away Convai is during the Home burst: one burst per latency. */
+  homeLatencyMs: number[];
   /** When set, each child writes a V8 CPU profile here on exit (node --cpu-prof), to find hot spots. */
   cpuProfDir?: string;
   /** Where progress lines go (stderr from the CLI), so stdout carries only the report. */
@@ -54,10 +64,33 @@ const envSchema = z.object({
   BENCH_VIEWS_SAMPLES: positiveInt(5, 100),
   BENCH_CONVAI_DELAY_MS: positiveInt(2500, 60_000),
   BENCH_MODELS: positiveInt(5, 40),
-  BENCH_REMOTE_LATENCY_MS: z.preprocess(
+  BENCH_REMOTE_LATENCY_MS: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, {
+      message: "must be a comma-separated list of milliseconds such as 50,150 (0 skips)",
+    })
+    .default("50,150")
+    .transform((s) => s.split(",").map(Number))
+    .refine((list) => list.every((n) => n <= 10_000), { message: "each must be 0..10000" })
+    .transform((list) => list.filter((n) => n > 0)),
+  BENCH_CONVAI_CONNECTIONS: z.preprocess(
     (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : undefined),
-    z.number().int().min(0).max(10_000).default(50),
+    z.number().int().min(1).max(256).optional(),
   ),
+  BENCH_HOME_EVENTS: z.preprocess(
+    (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : undefined),
+    z.number().int().min(0).max(5000).default(200),
+  ),
+  BENCH_HOME_SPREAD_MS: z.preprocess(
+    (v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : undefined),
+    z.number().int().min(0).max(60_000).default(1000),
+  ),
+  BENCH_HOME_LATENCY_MS: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, { message: "must be a comma-separated list of milliseconds such as 50,150" })
+    .default("50,150")
+    .transform((s) => s.split(",").map(Number))
+    .refine((list) => list.every((n) => n <= 10_000), { message: "each must be 0..10000" }),
   BENCH_CPU_PROF: z.string().trim().min(1).optional(),
 });
 
@@ -82,6 +115,10 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
     convaiDelayMs: e.BENCH_CONVAI_DELAY_MS,
     models: e.BENCH_MODELS,
     remoteLatencyMs: e.BENCH_REMOTE_LATENCY_MS,
+    ...(e.BENCH_CONVAI_CONNECTIONS === undefined ? {} : { convaiConnections: e.BENCH_CONVAI_CONNECTIONS }),
+    homeEvents: e.BENCH_HOME_EVENTS,
+    homeSpreadMs: e.BENCH_HOME_SPREAD_MS,
+    homeLatencyMs: e.BENCH_HOME_LATENCY_MS,
     ...(e.BENCH_CPU_PROF ? { cpuProfDir: path.resolve(e.BENCH_CPU_PROF) } : {}),
   };
 }

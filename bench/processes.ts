@@ -175,6 +175,7 @@ function childEnv(kind: AppKind, infra: Infra, port: number, secret: string): Re
       CONVAI_MANAGERS: MANAGER,
       // As in production.
       LOG_LEVEL: "info",
+      ...infra.extraEnv,
     };
   }
   return {

@@ -39,8 +39,11 @@ export interface Config {
   secrets: ReadonlyMap<string, string>;
 }
 
-/** Connections to Convai when CONVAI_MAX_CONNECTIONS is unset. */
-export const DEFAULT_MAX_CONNECTIONS = 16;
+/**
+ * Connections to Convai when CONVAI_MAX_CONNECTIONS is unset. Coalesced list reads use at most 4 at any
+ * latency (bench, README "Performance"); 8 leaves room for one assign's 4 parallel character updates.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 8;
 
 export const SECRET_ENV_PREFIX = "CONVAI_SECRET_";
 

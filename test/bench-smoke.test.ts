@@ -1,7 +1,7 @@
 /**
  * Keeps `npm run bench` from rotting: a real run with a handful of commands. Nothing here is timed; it
- * checks that the report prints every row with a verdict, and that the bot never calls auth.test after
- * start-up.
+ * checks that the report prints every row with a verdict, that the bot never calls auth.test after
+ * start-up, that the list calls are counted at the sandbox, and that the Home burst publishes every Home.
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -65,13 +65,17 @@ describe("npm run bench (smoke)", () => {
       {
         BENCH_REQUESTS: "6",
         BENCH_WARMUP: "3",
-        BENCH_CONCURRENCY: "1,2",
+        BENCH_CONCURRENCY: "1,10",
         BENCH_REPEATS: "1",
         BENCH_START_RUNS: "1",
         BENCH_START_WARMUP: "0",
         BENCH_VIEWS_SAMPLES: "1",
         BENCH_CONVAI_DELAY_MS: "500",
-        BENCH_REMOTE_LATENCY_MS: "20",
+        BENCH_REMOTE_LATENCY_MS: "20,30",
+        BENCH_HOME_EVENTS: "4",
+        BENCH_HOME_SPREAD_MS: "50",
+        BENCH_HOME_LATENCY_MS: "20",
+        BENCH_CONVAI_CONNECTIONS: "3",
       },
       55_000,
     );
@@ -83,13 +87,22 @@ describe("npm run bench (smoke)", () => {
     const rows = tableRows(run.stdout);
     const metrics = rows.map((r) => r[0] ?? "");
     const expected = [
-      ...[1, 2].flatMap((c) => [
+      ...[1, 10].flatMap((c) => [
         `list throughput, ${c} in flight`,
         `ack latency p50, ${c} in flight`,
         `ack latency p99, ${c} in flight`,
         `CPU per command, ${c} in flight`,
       ]),
-      "list throughput, 2 in flight, Convai answering in 20 ms",
+      "list throughput, 10 in flight, Convai answering in 20 ms",
+      "CPU per command, 10 in flight, Convai answering in 20 ms",
+      "list throughput, 10 in flight, Convai answering in 30 ms",
+      "CPU per command, 10 in flight, Convai answering in 30 ms",
+      "Convai list calls per list command, 10 in flight, Convai local",
+      "Convai list calls per list command, 10 in flight, Convai 20 ms",
+      "Convai list calls per list command, 10 in flight, Convai 30 ms",
+      "4 app_home_opened over 0.1 s, Convai 20 ms: Homes published",
+      "4 app_home_opened over 0.1 s, Convai 20 ms: Convai list calls",
+      "4 app_home_opened over 0.1 s, Convai 20 ms: first event → last views.publish",
       "idle RSS after start-up",
       "idle heap used after start-up",
       "peak RSS over the run",
@@ -120,5 +133,27 @@ describe("npm run bench (smoke)", () => {
     expect(authAfter?.[1]).toBe("0");
     expect(authAfter?.[5]).toBe("met");
     expect(rows.find((r) => r[0]?.startsWith("commands failed"))?.[1]).toBe("0");
+    expect(run.stdout).toContain("The bot's CONVAI_MAX_CONNECTIONS: 3.");
+
+    // Counted at the sandbox: the baseline makes exactly one model-list call per command and no other.
+    for (const where of ["Convai local", "Convai 20 ms", "Convai 30 ms"]) {
+      const calls = rows.find((r) =>
+        r[0]?.startsWith(`Convai list calls per list command, 10 in flight, ${where}`),
+      );
+      expect(calls?.[2]).toBe("1.000 + 0.000");
+      // The bot reads both lists, each at most once per command.
+      const [models, characters] = (calls?.[1] ?? "").split(" + ").map(Number);
+      expect(models).toBeGreaterThan(0);
+      expect(models).toBeLessThanOrEqual(1);
+      expect(characters).toBeGreaterThan(0);
+      expect(characters).toBeLessThanOrEqual(1);
+    }
+    const homes = rows.find((r) => r[0]?.includes("app_home_opened") && r[0].includes("Homes published"));
+    expect(homes?.[1]).toMatch(/^4 of 4 \(\d+ views\.publish, 4 acked\)$/);
+    expect(homes?.[5]).toBe("met");
+    const homeCalls = rows.find(
+      (r) => r[0]?.includes("app_home_opened") && r[0].includes("Convai list calls"),
+    );
+    expect(homeCalls?.[1]).toMatch(/^[1-4] \+ [1-4]$/);
   }, 60_000);
 });

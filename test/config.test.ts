@@ -44,7 +44,7 @@ describe("defaults and mode", () => {
         apiUrl: "https://api.convai.com",
         prefix: "/llm-models",
         timeoutMs: 10_000,
-        maxConnections: 16,
+        maxConnections: 8,
         sandboxFile: ".convai-sandbox.json",
         sandboxDemo: true,
       },
