@@ -52,6 +52,7 @@ export function createDeps(options: {
     probe: options.probe ?? probeEndpoint,
     notify,
     allowPrivateUrls: config.allowPrivateUrls,
+    secretHosts: config.secretHosts,
     logger,
   });
   return {

@@ -8,11 +8,12 @@ import {
   type UpdateInput,
 } from "../convai/types.js";
 import type { Logger } from "../logger.js";
-import { type FieldErrors, normaliseBaseUrl } from "./fields.js";
+import { type FieldErrors, normaliseBaseUrl, secretHostRefusal } from "./fields.js";
 import {
   type Action,
   type Actor,
   ambiguousCause,
+  type ChangeOptions,
   type ChangeOutcome,
   type ChangeRecord,
   describeFailure,
@@ -31,6 +32,8 @@ export interface LlmServiceOptions {
   probe: ProbeFn;
   notify: Notifier;
   allowPrivateUrls: boolean;
+  /** CONVAI_SECRET_<NAME>_HOSTS: where each `env:` secret may be sent. */
+  secretHosts: ReadonlyMap<string, readonly string[]>;
   logger: Logger;
 }
 
@@ -66,12 +69,14 @@ async function register(
   ctx: Ctx,
   actor: Actor,
   typed: RegisterInput,
-  opts: { verify: boolean },
+  opts: ChangeOptions,
 ): Promise<ChangeOutcome> {
   // Convai stores the URL the endpoint test calls: a pasted /chat/completions or trailing / is dropped.
   const input: RegisterInput =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
   const job = start("register", actor, input.model_group_name, Object.keys(input));
+  const unbound = keyBinding(ctx, job, opts.keyRef, input.base_url ?? DEFAULT_BASE_URL);
+  if (unbound) return unbound;
   const probe = await runProbe(ctx, opts.verify, {
     baseUrl: input.base_url ?? DEFAULT_BASE_URL,
     apiKey: input.api_key,
@@ -107,7 +112,7 @@ async function update(
   actor: Actor,
   group: string,
   typed: UpdateRequest,
-  opts: { verify: boolean },
+  opts: ChangeOptions,
 ): Promise<ChangeOutcome> {
   const request: UpdateRequest =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
@@ -132,6 +137,9 @@ async function update(
       message: "Nothing to update: every field matches what Convai holds and no new key was entered.",
     };
   }
+  // The base URL the key will be sent to: the new one if typed, else the model's current one.
+  const unbound = keyBinding(ctx, job, opts.keyRef, input.base_url ?? before.base_url ?? DEFAULT_BASE_URL);
+  if (unbound) return unbound;
   const probe = await runProbe(ctx, opts.verify, {
     baseUrl: input.base_url ?? before.base_url ?? DEFAULT_BASE_URL,
     ...(input.api_key ? { apiKey: input.api_key } : {}),
@@ -291,6 +299,20 @@ async function runProbe(
     allowPrivate: ctx.allowPrivateUrls,
   });
   return { tested: true, result };
+}
+
+/** An `env:` secret bound to other hosts than the base URL's: refused before anything is sent. */
+function keyBinding(
+  ctx: Ctx,
+  job: Job,
+  keyRef: string | undefined,
+  baseUrl: string,
+): ChangeOutcome | undefined {
+  if (keyRef === undefined) return undefined;
+  const refusal = secretHostRefusal(keyRef, baseUrl, ctx.secretHosts);
+  if (refusal === undefined) return undefined;
+  audit(ctx, job, "refused: the secret is not bound to the base URL's host");
+  return { ok: false, reason: "fields", errors: { api_key: refusal } };
 }
 
 /** The refusal when the endpoint test failed: the field it points at, nothing sent to Convai. */

@@ -1,4 +1,4 @@
-import { SECRET_ENV_PREFIX } from "../config.js";
+import { SECRET_ENV_PREFIX, SECRET_HOSTS_SUFFIX } from "../config.js";
 import { isIpLiteral, isLocalHostname, isPrivateAddress } from "../probe/ip.js";
 
 /**
@@ -159,6 +159,29 @@ export function resolveApiKey(
   const problem = keyProblem(s);
   if (problem) return fail(`The key ${problem}: paste it again without extra characters`);
   return ok({ key: s, source: "typed" });
+}
+
+/**
+ * Whether the secret `ref` may be sent to `baseUrl`'s host (SPEC §5): only to a host its
+ * CONVAI_SECRET_<NAME>_HOSTS lists, so a manager cannot hand a shared key to a host of their choosing.
+ * Returns the refusal for the api_key field, or undefined when allowed.
+ */
+export function secretHostRefusal(
+  ref: string,
+  baseUrl: string,
+  secretHosts: ReadonlyMap<string, readonly string[]>,
+): string | undefined {
+  const listVar = `${ref}${SECRET_HOSTS_SUFFIX}`;
+  const hosts = secretHosts.get(ref);
+  if (hosts === undefined) {
+    return `env:${ref} has no host list: an admin must set ${listVar} to the host names it may be sent to, then restart the bot`;
+  }
+  const host = URL.canParse(baseUrl) ? new URL(baseUrl).hostname.toLowerCase().replace(/\.$/, "") : "";
+  const allowed = hosts.some((h) =>
+    h.startsWith("*.") ? host.endsWith(h.slice(1)) && host.length > h.length - 1 : host === h,
+  );
+  if (allowed) return undefined;
+  return `env:${ref} may not be sent to ${host || "this base URL"}: ${listVar} does not list it. Use a listed host, or type the key`;
 }
 
 /** Length in code points, as Slack and Convai count characters (an emoji is one, not two). */

@@ -45,7 +45,7 @@ async function onRegister(deps: Deps, { ack, body, view, client }: Args): Promis
   await settle({
     ...{ deps, client, kind: "register", actor: ctx.actor, view, ack, arrived },
     work: deps.service
-      .register(ctx.actor, form.input, { verify: form.verify })
+      .register(ctx.actor, form.input, { verify: form.verify, keyRef: form.keyRef })
       .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) =>
       withBanner(registerModal(deps.view, prefill, errors, view.private_metadata), banner),
@@ -64,7 +64,7 @@ async function onUpdate(deps: Deps, { ack, body, view, client }: Args): Promise<
   await settle({
     ...{ deps, client, kind: "update", actor: ctx.actor, view, ack, arrived },
     work: deps.service
-      .update(ctx.actor, group, form.fields, { verify: form.verify })
+      .update(ctx.actor, group, form.fields, { verify: form.verify, keyRef: form.keyRef })
       .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) => {
       // The form shows the model's current values, so it needs a fresh read to be rebuilt.

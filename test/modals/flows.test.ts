@@ -292,7 +292,10 @@ describe.each(PREFIXES)("register modal with %s", (prefix) => {
 
   it("accepts env:CONVAI_SECRET_* and sends the variable's value, never quoting it back", async () => {
     const secret = "sk-from-ENV-4242";
-    const b = await bot({ prefix, env: { CONVAI_SECRET_ACME: secret } });
+    const b = await bot({
+      prefix,
+      env: { CONVAI_SECRET_ACME: secret, CONVAI_SECRET_ACME_HOSTS: "*.acme.example" },
+    });
     const ack = await submit(
       b,
       CALLBACKS.register,
@@ -303,6 +306,50 @@ describe.each(PREFIXES)("register modal with %s", (prefix) => {
     const body = z.looseObject({ api_key: z.string() }).parse(changeRequests(b)[0]?.body);
     expect(body.api_key).toBe(secret);
     expect(everythingSent(b)).not.toContain(secret);
+  });
+
+  // Issue 16 item 1: a CONVAI_SECRET_* value goes only to the hosts its _HOSTS list names.
+  it.each([
+    ["a host the list does not name", "https://attacker.example/v1", /may not be sent to attacker\.example/],
+    ["a look-alike suffix", "https://evilacme.example/v1", /may not be sent to evilacme\.example/],
+  ])("env: secret with %s → error on api_key, no endpoint test, no Convai call", async (_, url, message) => {
+    const secret = "sk-from-ENV-4242";
+    let probed = 0;
+    const probe: ProbeFn = async () => {
+      probed += 1;
+      return { ok: true, steps: [], notes: [] };
+    };
+    const b = await bot({
+      prefix,
+      probe,
+      env: { CONVAI_SECRET_ACME: secret, CONVAI_SECRET_ACME_HOSTS: "*.acme.example" },
+    });
+    const ack = await submit(
+      b,
+      CALLBACKS.register,
+      registerValues(prefix, { api_key: "env:CONVAI_SECRET_ACME", base_url: url, verify: true }),
+      REGISTER_META,
+    );
+    expect(ack.response_action).toBe("errors");
+    expect(Object.keys(ack.errors ?? {})).toEqual(["api_key"]);
+    expect(ack.errors?.api_key).toMatch(message);
+    expect(ack.errors?.api_key).toContain("CONVAI_SECRET_ACME_HOSTS");
+    expect(probed).toBe(0);
+    expect(b.sandbox.requests).toHaveLength(0);
+    expect(everythingSent(b)).not.toContain(secret);
+  });
+
+  it("env: secret without a host list → refused, the error names the variable to set", async () => {
+    const b = await bot({ prefix, env: { CONVAI_SECRET_ACME: "sk-from-ENV-4242" } });
+    const ack = await submit(
+      b,
+      CALLBACKS.register,
+      registerValues(prefix, { api_key: "env:CONVAI_SECRET_ACME" }),
+      REGISTER_META,
+    );
+    expect(ack.response_action).toBe("errors");
+    expect(ack.errors?.api_key).toMatch(/set CONVAI_SECRET_ACME_HOSTS/);
+    expect(b.sandbox.requests).toHaveLength(0);
   });
 
   it("409 duplicate group name → error on model_group_name", async () => {
@@ -408,6 +455,35 @@ describe.each(PREFIXES)("update modal with %s", (prefix) => {
     // The model is shown; with /llm-models it is not editable.
     expect(textOf(view)).toContain(seeded.model_name);
     expect(JSON.stringify(view)).not.toContain(seeded.api_key);
+  });
+
+  it("update with an env: secret and no new base URL: the model's current host must be listed", async () => {
+    const b = await bot({
+      prefix,
+      env: { CONVAI_SECRET_ACME: "sk-from-ENV-4242", CONVAI_SECRET_ACME_HOSTS: "llm.acme.example" },
+    });
+    await b.sandbox.seed([seeded]);
+    const { view } = await openModal(b, "update acme-mistral");
+    const before = b.sandbox.requests.length;
+    const refused = await submit(
+      b,
+      CALLBACKS.update,
+      updateValues(prefix, { api_key: "env:CONVAI_SECRET_ACME" }),
+      view.private_metadata ?? "",
+    );
+    expect(refused.response_action).toBe("errors");
+    expect(refused.errors?.api_key).toMatch(/may not be sent to mistral\.acme\.example/);
+    expect(changeRequests(b)).toHaveLength(0);
+    // With a listed new base URL typed, the same secret goes through.
+    const ok = await submit(
+      b,
+      CALLBACKS.update,
+      updateValues(prefix, { api_key: "env:CONVAI_SECRET_ACME", base_url: "https://llm.acme.example/v1" }),
+      view.private_metadata ?? "",
+    );
+    expect(ok.response_action).toBe("update");
+    expect(changeRequests(b).map((r) => r.path)).toEqual([`${prefix}/update`]);
+    expect(b.sandbox.requests.length).toBeGreaterThan(before);
   });
 
   it("a blank api_key keeps the key and only changed fields are sent", async () => {
