@@ -47,6 +47,8 @@ export interface TestBotOptions {
   sandboxMode?: boolean;
   probe?: CreateAppOptions["probe"];
   drainMs?: number;
+  /** Web API call timeout (default 3000 ms, as in production), for tests where Slack answers slower. */
+  slackTimeoutMs?: number;
 }
 
 /** A bot built against the fakes but not started: the part HTTP and Socket Mode tests share. */
@@ -66,6 +68,7 @@ export interface BuildBotOptions {
   sandboxFile?: string;
   sandboxMode?: boolean;
   fake?: FakeSlack;
+  slackTimeoutMs?: number;
   /** Extra createApp options (budgets, probe, Socket Mode timings). */
   app?: Partial<Pick<CreateAppOptions, "submitBudgetMs" | "probe" | "drainMs" | "socket">>;
 }
@@ -123,7 +126,10 @@ export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixtur
     convai,
     sandbox: options.sandboxMode ?? false,
     identity: { botId: DEFAULTS.botId, botUserId: DEFAULTS.botUserId },
-    clientOptions: { retryConfig: { retries: 0 } },
+    clientOptions: {
+      retryConfig: { retries: 0 },
+      ...(options.slackTimeoutMs !== undefined ? { timeout: options.slackTimeoutMs } : {}),
+    },
     ...options.app,
   });
   return {
