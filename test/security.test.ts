@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import type { ProbeFn } from "../src/domain/outcome.js";
 import { ACTION, CALLBACK, CHECKED_VALUE } from "../src/slack/ids.js";
 import { escapeMrkdwn } from "../src/slack/text.js";
@@ -428,6 +429,50 @@ describe("CONVAI_ALLOWED_TEAMS", () => {
     // Same enterprise id spelled as another org: refused.
     const other = await command(bot, "help", { teamId: "T0WORKSPACE9", enterpriseId: "E0OTHER" });
     expect(String(dig(other.json, "text"))).toContain("CONVAI_ALLOWED_TEAMS");
+  });
+});
+
+describe("CONVAI_ALLOWED_TEAMS judges the acting user's own team (issue 16 item 7)", () => {
+  it("a user of an excluded workspace acting in an allowed install is refused: no read, no change", async () => {
+    const bot = await boot({ env: { CONVAI_ALLOWED_TEAMS: "T0ALLOWED,E0GRID" } });
+    await seed(bot, "live");
+    // Slack Connect: the request and the installation are T0ALLOWED's, the user is T0FOREIGN's.
+    const foreign = (payload: object) => {
+      const p = z.looseObject({ user: z.looseObject({}), view: z.looseObject({}).optional() }).parse(payload);
+      return {
+        ...p,
+        user: { ...p.user, team_id: "T0FOREIGN" },
+        ...(p.view ? { view: { ...p.view, app_installed_team_id: "T0ALLOWED" } } : {}),
+        authorizations: [{ team_id: "T0ALLOWED", enterprise_id: "E0GRID", is_bot: true }],
+      };
+    };
+    const sub = await interact(
+      bot,
+      foreign(registerPayload({ group: "outsider", teamId: "T0ALLOWED", enterpriseId: "E0GRID" })),
+    );
+    expect(JSON.stringify(dig(sub.json, "view"))).toContain("CONVAI_ALLOWED_TEAMS");
+    await interact(
+      bot,
+      foreign(
+        blockAction({
+          actionId: ACTION.modelOverflow,
+          blockId: "model:live",
+          selectedOptionValue: "deregister",
+          userId: MANAGER,
+          teamId: "T0ALLOWED",
+          enterpriseId: "E0GRID",
+          responseUrl: bot.fake.responseUrl("foreign"),
+        }),
+      ),
+    );
+    const refused = await bot.fake.waitForResponse((r) => r.id === "foreign");
+    expect(String(refused.body.text)).toContain("CONVAI_ALLOWED_TEAMS");
+    expect(bot.sandbox.requests).toHaveLength(0);
+    expect(bot.fake.callsTo("views.open")).toHaveLength(0);
+
+    // The same user at home in the allowed workspace is served.
+    const home = await submit(bot, registerPayload({ group: "insider", teamId: "T0ALLOWED" }));
+    expect(home.outcome).toContain("Model registered");
   });
 });
 
@@ -856,7 +901,7 @@ describe("secrets never leave", () => {
   it("register, update and deregister with distinctive keys: no key in any byte sent to Slack, any response or any log line", async () => {
     const endpoint = await startFakeModel();
     const bot = await boot({
-      env: { CONVAI_SECRET_X: ENV_KEY, CONVAI_NOTIFY_CHANNEL: NOTIFY },
+      env: { CONVAI_SECRET_X: ENV_KEY, CONVAI_SECRET_X_HOSTS: "127.0.0.1", CONVAI_NOTIFY_CHANNEL: NOTIFY },
       submitBudgetMs: 500,
     });
 
