@@ -575,7 +575,7 @@ describe("probeEndpoint: the key never leaks", () => {
     );
     const message = expectFailure(await probe({ apiKey: "tok" }), "model_name");
     expect(message).toBe(
-      `the endpoint rejected a test chat request for the model "${MODEL}" (400): max_[redacted]ens rejected for key [redacted]`,
+      `the endpoint rejected a test chat request for the model "${MODEL}" (400): max_tokens rejected for key [redacted]`,
     );
   });
 
