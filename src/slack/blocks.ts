@@ -10,6 +10,7 @@ import {
   LIMITS,
   mrkdwn,
   plainText,
+  shownUrl,
   truncate,
 } from "./text.js";
 
@@ -27,7 +28,7 @@ export function modelFacts(model: ConvaiModel, opts: { omitGroup?: boolean } = {
     ...(opts.omitGroup ? [] : [`*Group*\n${codeSpan(model.model_group_name, 200)}`]),
     `*Model*\n${codeSpan(model.model_name, 300)}`,
     `*Display name*\n${model.display_name !== undefined ? escapeMrkdwn(truncate(model.display_name, 300)) : "_(not reported)_"}`,
-    `*Base URL*\n${model.base_url !== undefined ? codeSpan(model.base_url, 500) : "_(not reported)_"}`,
+    `*Base URL*\n${model.base_url !== undefined ? codeSpan(shownUrl(model.base_url), 500) : "_(not reported)_"}`,
     `*Uncensored*\n${uncensoredLabel(model.is_uncensored)}`,
     ...(model.category ? [`*Category*\n${escapeMrkdwn(truncate(model.category, 100))}`] : []),
     ...(model.created_at ? [`*Registered*\n${escapeMrkdwn(formatDate(model.created_at))}`] : []),

@@ -92,6 +92,21 @@ export function mrkdwn(text: string, max: number = LIMITS.sectionText): MrkdwnEl
   return { type: "mrkdwn", text: cut.trim() === "" ? EMPTY : cut };
 }
 
+/**
+ * A base URL as Slack may show it: its query string (Azure's api-version, and sometimes a key) becomes
+ * `?…`. The full URL only goes where it is sent (Convai, the endpoint test) and into the update form's
+ * input, which the manager edits.
+ */
+export function shownUrl(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? url : `${url.slice(0, q)}?…`;
+}
+
+/** A changed field's before or after value as people see it: a base URL without its query. */
+export function shownValue(field: string, value: string): string {
+  return field === "base_url" ? shownUrl(value) : value;
+}
+
 /** The host (with port) of an absolute URL, for short displays; the input itself when it does not parse. */
 export function hostOf(url: string): string {
   const trimmed = url.trim();

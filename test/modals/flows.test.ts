@@ -18,8 +18,10 @@ import {
   type TestBotOptions,
 } from "../helpers/bot.js";
 import {
+  appHomeOpened,
   input,
   sendCommand,
+  sendEvent,
   sendInteraction,
   stateValues,
   viewSubmission,
@@ -866,5 +868,46 @@ describe("slower than the 3-second window", () => {
     const outcome = await followUp(b);
     expect(outcome.title.text).toBe("Model deregistered");
     expect(b.sandbox.models()).toEqual([]);
+  });
+});
+
+// Issue 16 item 4: a base URL's query string (it may carry a key) is never shown in Slack.
+describe("a base URL's query string is shown as ?…", () => {
+  it("in the outcome, the notification's facts and before → after, the list and the Home", async () => {
+    const OLD_Q = "OLDQUERY-secret-1";
+    const NEW_Q = "NEWQUERY-secret-2";
+    const b = await bot({ env: { CONVAI_NOTIFY_CHANNEL: "C0NOTIFY" } });
+    await b.sandbox.seed([
+      { ...seeded, base_url: `https://mistral.acme.example/v1?api-version=1&key=${OLD_Q}` },
+    ]);
+    const { view } = await openModal(b, "update acme-mistral");
+    const ack = await submit(
+      b,
+      CALLBACKS.update,
+      updateValues("/llm-models", { base_url: `https://mistral.acme.example/v2?key=${NEW_Q}` }),
+      view.private_metadata ?? "",
+    );
+    expect(ack.response_action).toBe("update");
+    // Sent in full to Convai, where it is used.
+    expect(JSON.stringify(changeRequests(b)[0]?.body)).toContain(NEW_Q);
+    const outcome = textOf(parseView(ack.view));
+    expect(outcome).toContain("`https://mistral.acme.example/v1?…` → `https://mistral.acme.example/v2?…`");
+    const notice = await b.fake.waitFor("chat.postMessage", (c) => c.args.channel === "C0NOTIFY");
+    expect(JSON.stringify(notice.args)).toContain("https://mistral.acme.example/v2?…");
+    const { reply } = await command(b, "list");
+    const listed = await reply();
+    await sendEvent(b.url, appHomeOpened({ userId: MANAGER }));
+    const home = await b.fake.waitFor("views.publish", (c) =>
+      JSON.stringify(c.args).includes("acme-mistral"),
+    );
+    for (const shown of [
+      outcome,
+      JSON.stringify(notice.args),
+      JSON.stringify(listed),
+      JSON.stringify(home.args),
+    ]) {
+      expect(shown).not.toContain(OLD_Q);
+      expect(shown).not.toContain(NEW_Q);
+    }
   });
 });
