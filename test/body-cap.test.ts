@@ -32,6 +32,6 @@ it("a body over the cap gets 413 and a chunked body 411, before Bolt; a normal c
     await post(t.url, { "content-type": "application/json", "transfer-encoding": "chunked" }, "{}"),
   ).toBe(411);
   expect(t.logs.join("\n")).not.toContain("signature");
-  const res = await sendCommand(t.url, { text: "help" });
+  const res = await sendCommand(t.url, { text: "help", responseUrl: t.fake.responseUrl("cap") });
   expect(res.status).toBe(200);
 });
