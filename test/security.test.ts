@@ -615,7 +615,8 @@ describe("hostile strings in every field", () => {
     );
     expect(reg.outcome).toContain("Model registered");
     expect(bot.sandbox.models()).toMatchObject([
-      { model_group_name: GROUP, model_name: MODEL, display_name: DISPLAY, base_url: URL_1 },
+      // Saved in the parser's form, the URL the endpoint test called (issue 16 item 3).
+      { model_group_name: GROUP, model_name: MODEL, display_name: DISPLAY, base_url: new URL(URL_1).href },
     ]);
     expect(reg.outcome).toContain(escapeMrkdwn("<https://evil.example|click>"));
     const note1 = await bot.fake.waitFor("chat.postMessage");
@@ -656,7 +657,7 @@ describe("hostile strings in every field", () => {
       }),
     );
     expect(upd.outcome).toContain("Model updated");
-    expect(bot.sandbox.models()).toMatchObject([{ display_name: DISPLAY_2, base_url: URL_2 }]);
+    expect(bot.sandbox.models()).toMatchObject([{ display_name: DISPLAY_2, base_url: new URL(URL_2).href }]);
     await bot.fake.waitFor("chat.postMessage", (c) => String(c.args.text).includes("updated"));
     expect(hasMark(since(mark))).toBe(true);
 
@@ -805,7 +806,11 @@ describe("oversized and control-character input", () => {
 
 describe("base URLs Convai's servers could never reach", () => {
   it("loopback, private, link-local, metadata and plain http are field errors", async () => {
-    const bot = await boot({ env: { CONVAI_ALLOW_PRIVATE_URLS: "false" } });
+    // The new base URL's host is resolved even when the endpoint is not tested (issue 16 item 3).
+    const bot = await boot({
+      env: { CONVAI_ALLOW_PRIVATE_URLS: "false" },
+      lookup: async () => [{ address: "203.0.114.10", family: 4 }],
+    });
     const refused = [
       "https://127.0.0.1/v1",
       "https://localhost/v1",

@@ -34,6 +34,11 @@ export interface LlmServiceOptions {
   allowPrivateUrls: boolean;
   /** CONVAI_SECRET_<NAME>_HOSTS: where each `env:` secret may be sent. */
   secretHosts: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Resolves a host name and refuses private, loopback or link-local answers (the probe's guard, with its
+   * DNS lookup injectable). Run on every new base URL the endpoint test did not call.
+   */
+  checkHost: (hostname: string) => Promise<{ ok: true } | { ok: false; reason: string }>;
   logger: Logger;
 }
 
@@ -82,7 +87,7 @@ async function register(
     apiKey: input.api_key,
     modelName: input.model_name,
   });
-  const refused = probeRefusal(ctx, job, probe);
+  const refused = probeRefusal(ctx, job, probe) ?? (await hostRefusal(ctx, job, probe, input.base_url));
   if (refused) return refused;
   const sent = await mutate(ctx, job, probe, () => ctx.convai.register(input), {
     applied: (m) => m !== undefined && m.model_name === input.model_name,
@@ -145,7 +150,7 @@ async function update(
     ...(input.api_key ? { apiKey: input.api_key } : {}),
     modelName: input.model_name ?? before.model_name,
   });
-  const refused = probeRefusal(ctx, job, probe);
+  const refused = probeRefusal(ctx, job, probe) ?? (await hostRefusal(ctx, job, probe, input.base_url));
   if (refused) return refused;
   const nonKey = changes.filter((c) => c.field !== "api_key");
   const sent = await mutate(ctx, job, probe, () => ctx.convai.update(input), {
@@ -325,6 +330,26 @@ function probeRefusal(ctx: Ctx, job: Job, report: ProbeReport): ChangeOutcome | 
     errors: { [report.result.field]: report.result.message },
     probe: report,
   };
+}
+
+/**
+ * A new base URL the endpoint test did not call (unchecked, or no key to test with) is still resolved, and
+ * refused when it points at a private address Convai's servers would be sent to (CONVAI_ALLOW_PRIVATE_URLS
+ * lifts this, as it does for the test).
+ */
+async function hostRefusal(
+  ctx: Ctx,
+  job: Job,
+  report: ProbeReport,
+  baseUrl: string | undefined,
+): Promise<ChangeOutcome | undefined> {
+  if (report.tested || baseUrl === undefined || ctx.allowPrivateUrls || !URL.canParse(baseUrl)) {
+    return undefined;
+  }
+  const guard = await ctx.checkHost(new URL(baseUrl).hostname);
+  if (guard.ok) return undefined;
+  audit(ctx, job, "refused: the new base URL's host is not public");
+  return { ok: false, reason: "fields", errors: { base_url: guard.reason } };
 }
 
 function conflictErrors(f: ConvaiFailure): FieldErrors {

@@ -293,7 +293,8 @@ async function runProbe(input: ProbeInput, scrub: (text: string) => string): Pro
     steps,
   });
 
-  const base = normaliseBaseUrl(input.baseUrl);
+  // Called with the URL as it will be saved (normalised once, by the caller): never normalised again here.
+  const base = input.baseUrl.trim();
   let url: URL;
   try {
     url = new URL(base);

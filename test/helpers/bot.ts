@@ -46,6 +46,7 @@ export interface TestBotOptions {
   /** Mark the bot as running in sandbox mode (context lines). */
   sandboxMode?: boolean;
   probe?: CreateAppOptions["probe"];
+  lookup?: CreateAppOptions["lookup"];
   drainMs?: number;
   /** Web API call timeout (default 3000 ms, as in production), for tests where Slack answers slower. */
   slackTimeoutMs?: number;
@@ -70,7 +71,7 @@ export interface BuildBotOptions {
   fake?: FakeSlack;
   slackTimeoutMs?: number;
   /** Extra createApp options (budgets, probe, Socket Mode timings). */
-  app?: Partial<Pick<CreateAppOptions, "submitBudgetMs" | "probe" | "drainMs" | "socket">>;
+  app?: Partial<Pick<CreateAppOptions, "submitBudgetMs" | "probe" | "lookup" | "drainMs" | "socket">>;
 }
 
 export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixture> {
@@ -130,6 +131,10 @@ export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixtur
       retryConfig: { retries: 0 },
       ...(options.slackTimeoutMs !== undefined ? { timeout: options.slackTimeoutMs } : {}),
     },
+    // No test leaves 127.0.0.1: a name is "not found" unless the test injects its own answers.
+    lookup: async (hostname) => {
+      throw Object.assign(new Error(`no DNS in tests (${hostname})`), { code: "ENOTFOUND" });
+    },
     ...options.app,
   });
   return {
@@ -152,6 +157,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     app: {
       ...(options.submitBudgetMs !== undefined ? { submitBudgetMs: options.submitBudgetMs } : {}),
       ...(options.probe ? { probe: options.probe } : {}),
+      ...(options.lookup ? { lookup: options.lookup } : {}),
       ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
     },
   });
