@@ -32,6 +32,8 @@ export interface Config {
   managers: readonly string[];
   managerGroup?: string;
   allowedTeams: readonly string[];
+  /** How long an admin or user-group answer is trusted (CONVAI_AUTHZ_CACHE_SECONDS). */
+  authzCacheSeconds: number;
   allowPrivateUrls: boolean;
   logLevel: LogLevel;
   logPretty: boolean;
@@ -140,6 +142,7 @@ const envSchema = z.object({
       .regex(/^S[A-Z0-9]{2,}$/, { message: "must be a user group ID such as S0123ABCD" }),
   ),
   CONVAI_ALLOWED_TEAMS: idList(/^[TE][A-Z0-9]{2,}$/, "team or enterprise IDs such as T0123ABCD"),
+  CONVAI_AUTHZ_CACHE_SECONDS: int(0, 3600, 300),
   CONVAI_ALLOW_PRIVATE_URLS: bool(false),
   CONVAI_SANDBOX_FILE: opt(z.string().trim()),
   CONVAI_SANDBOX_DEMO: bool(true),
@@ -205,6 +208,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     managers: e.CONVAI_MANAGERS,
     ...(e.CONVAI_MANAGER_GROUP ? { managerGroup: e.CONVAI_MANAGER_GROUP } : {}),
     allowedTeams: e.CONVAI_ALLOWED_TEAMS,
+    authzCacheSeconds: e.CONVAI_AUTHZ_CACHE_SECONDS,
     allowPrivateUrls: e.CONVAI_ALLOW_PRIVATE_URLS,
     logLevel: e.LOG_LEVEL ?? "info",
     logPretty: e.LOG_PRETTY,

@@ -50,6 +50,7 @@ describe("defaults and mode", () => {
       },
       managers: [],
       allowedTeams: [],
+      authzCacheSeconds: 300,
       allowPrivateUrls: false,
       logLevel: "info",
       logPretty: false,
@@ -331,6 +332,15 @@ describe("CONVAI_SECRET_* variables", () => {
         ["CONVAI_SECRET_AZURE_PROD", "azure value with spaces"],
       ]),
     );
+  });
+});
+
+describe("CONVAI_AUTHZ_CACHE_SECONDS", () => {
+  it("is 0-3600 seconds, 300 by default", () => {
+    expect(configOf({ ...HTTP_ENV, CONVAI_AUTHZ_CACHE_SECONDS: "30" }).authzCacheSeconds).toBe(30);
+    expect(
+      oneErrorFor({ ...HTTP_ENV, CONVAI_AUTHZ_CACHE_SECONDS: "7200" }, "CONVAI_AUTHZ_CACHE_SECONDS"),
+    ).toMatch(/\S/);
   });
 });
 
