@@ -32,11 +32,15 @@ export interface Config {
   managers: readonly string[];
   managerGroup?: string;
   allowedTeams: readonly string[];
+  /** How long an admin or user-group answer is trusted (CONVAI_AUTHZ_CACHE_SECONDS). */
+  authzCacheSeconds: number;
   allowPrivateUrls: boolean;
   logLevel: LogLevel;
   logPretty: boolean;
   /** CONVAI_SECRET_* variables, the only ones an `env:NAME` api_key may name. */
   secrets: ReadonlyMap<string, string>;
+  /** CONVAI_SECRET_<NAME>_HOSTS, keyed by the secret's name: the hosts it may be sent to. */
+  secretHosts: ReadonlyMap<string, readonly string[]>;
 }
 
 /**
@@ -46,6 +50,10 @@ export interface Config {
 export const DEFAULT_MAX_CONNECTIONS = 8;
 
 export const SECRET_ENV_PREFIX = "CONVAI_SECRET_";
+/** `CONVAI_SECRET_<NAME>_HOSTS` binds the secret `CONVAI_SECRET_<NAME>` to where it may be sent. */
+export const SECRET_HOSTS_SUFFIX = "_HOSTS";
+// A host name or IPv4 address, lower case, optionally `*.` for every subdomain of a name.
+const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
@@ -137,6 +145,7 @@ const envSchema = z.object({
       .regex(/^S[A-Z0-9]{2,}$/, { message: "must be a user group ID such as S0123ABCD" }),
   ),
   CONVAI_ALLOWED_TEAMS: idList(/^[TE][A-Z0-9]{2,}$/, "team or enterprise IDs such as T0123ABCD"),
+  CONVAI_AUTHZ_CACHE_SECONDS: int(0, 3600, 300),
   CONVAI_ALLOW_PRIVATE_URLS: bool(false),
   CONVAI_SANDBOX_FILE: opt(z.string().trim()),
   CONVAI_SANDBOX_DEMO: bool(true),
@@ -174,13 +183,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       "SLACK_SIGNING_SECRET is required in HTTP mode: copy it from the app's Basic Information page, or set SLACK_APP_TOKEN for Socket Mode",
     );
   }
+  const { secrets, secretHosts } = readSecrets(env, errors);
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
 
-  const secrets = new Map<string, string>();
-  for (const [name, value] of Object.entries(env)) {
-    if (name.startsWith(SECRET_ENV_PREFIX) && value !== undefined && value !== "") secrets.set(name, value);
-  }
   const apiUrl = e.SLACK_API_URL?.replace(/\/*$/, "/");
   const config: Config = {
     slack: {
@@ -205,12 +211,52 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     managers: e.CONVAI_MANAGERS,
     ...(e.CONVAI_MANAGER_GROUP ? { managerGroup: e.CONVAI_MANAGER_GROUP } : {}),
     allowedTeams: e.CONVAI_ALLOWED_TEAMS,
+    authzCacheSeconds: e.CONVAI_AUTHZ_CACHE_SECONDS,
     allowPrivateUrls: e.CONVAI_ALLOW_PRIVATE_URLS,
     logLevel: e.LOG_LEVEL ?? "info",
     logPretty: e.LOG_PRETTY,
     secrets,
+    secretHosts,
   };
   return { ok: true, config };
+}
+
+/**
+ * The CONVAI_SECRET_* values and their host lists (SPEC §5). A list's entries are host names, or
+ * `*.example.com` for every subdomain; a list naming no secret is a typo the operator should see.
+ */
+function readSecrets(
+  env: Readonly<Record<string, string | undefined>>,
+  errors: string[],
+): { secrets: Map<string, string>; secretHosts: Map<string, readonly string[]> } {
+  const secrets = new Map<string, string>();
+  const lists = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(SECRET_ENV_PREFIX) || value === undefined || value === "") continue;
+    if (name.endsWith(SECRET_HOSTS_SUFFIX)) lists.set(name, value);
+    else secrets.set(name, value);
+  }
+  const secretHosts = new Map<string, readonly string[]>();
+  for (const [name, value] of lists) {
+    const secret = name.slice(0, -SECRET_HOSTS_SUFFIX.length);
+    const hosts = value
+      .split(",")
+      .map((h) => h.trim().toLowerCase().replace(/\.$/, ""))
+      .filter(Boolean);
+    const bad = hosts.filter((h) => !HOST_PATTERN.test(h));
+    if (!secrets.has(secret)) {
+      errors.push(`${name} names no secret: set ${secret} too, or remove ${name}`);
+    } else if (hosts.length === 0) {
+      errors.push(`${name} is empty: list the host names ${secret} may be sent to, e.g. api.openai.com`);
+    } else if (bad.length > 0) {
+      errors.push(
+        `${name} must list host names separated by commas (e.g. api.openai.com,*.example.com); not a host name: ${bad.join(", ")}`,
+      );
+    } else {
+      secretHosts.set(secret, hosts);
+    }
+  }
+  return { secrets, secretHosts };
 }
 
 function isBlank(value: string | undefined): boolean {

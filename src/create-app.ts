@@ -10,6 +10,7 @@ import { registerFallbacks, teamGuard } from "./guards.js";
 import { type HomeController, registerHome } from "./home/listeners.js";
 import type { Logger } from "./logger.js";
 import { registerModalHandlers } from "./modals/listeners.js";
+import type { LookupFn } from "./probe/guard.js";
 import { createLifecycle } from "./server.js";
 import { toSlackLogger } from "./slack/bolt-logger.js";
 import { createReceiver, slackClientOptions } from "./slack/receiver.js";
@@ -30,6 +31,8 @@ export interface CreateAppOptions {
   /** Learned once at start-up, so Bolt never calls auth.test per request. */
   identity: BotIdentity;
   probe?: ProbeFn;
+  /** DNS for the SSRF guard (tests inject one so nothing leaves 127.0.0.1); default the system resolver. */
+  lookup?: LookupFn;
   /** Overrides for the Web API client (tests turn retries off). */
   clientOptions?: Pick<WebClientOptions, "retryConfig" | "timeout">;
   submitBudgetMs?: number;

@@ -9,6 +9,7 @@ import type { Logger } from "./logger.js";
 import type { ValidationContext } from "./modals/form.js";
 import type { ViewContext } from "./modals/ui.js";
 import { createNotifier } from "./notify/notifier.js";
+import { type LookupFn, resolvePublicAddress } from "./probe/guard.js";
 import { probeEndpoint } from "./probe/probe.js";
 import type { Authorizer } from "./slack/authz.js";
 import { createAuthorizer } from "./slack/authz.js";
@@ -39,19 +40,25 @@ export function createDeps(options: {
   sandbox: boolean;
   client: WebClient;
   probe?: ProbeFn | undefined;
+  /** DNS for the SSRF guard (tests answer without leaving 127.0.0.1); default the system resolver. */
+  lookup?: LookupFn | undefined;
   command: string;
   submitBudgetMs?: number | undefined;
   onChange: Deps["onChange"];
 }): Deps {
   const { config, logger, client, sandbox } = options;
+  const lookup = options.lookup ? { lookup: options.lookup } : {};
   // Every read of the list goes through one coalescing layer (SPEC §12); changes pass straight through.
   const convai = coalesceReads(options.convai);
   const notify = createNotifier({ client, channel: config.notifyChannel, sandbox, logger });
   const service = createLlmService({
     convai,
-    probe: options.probe ?? probeEndpoint,
+    probe: (input) => (options.probe ?? probeEndpoint)({ ...input, ...lookup }),
     notify,
     allowPrivateUrls: config.allowPrivateUrls,
+    secretHosts: config.secretHosts,
+    checkHost: (hostname) =>
+      resolvePublicAddress(hostname, { allowPrivate: config.allowPrivateUrls, ...lookup }),
     logger,
   });
   return {

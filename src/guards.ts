@@ -14,25 +14,28 @@ const teamSchema = z
     team: z.object({ id: z.string().optional(), enterprise_id: z.string().optional() }).nullish(),
     enterprise: z.object({ id: z.string().optional() }).nullish(),
     user: z.object({ team_id: z.string().optional() }).nullish(),
+    event: z.object({ user_team: z.string().optional() }).nullish(),
   })
   .passthrough();
 
-/** Every team and enterprise id a request carries (Enterprise Grid bodies carry several). */
+/**
+ * The acting user's own team, and their enterprise when it can be told apart from the installation's
+ * (SPEC §5). The installation's ids (`view.app_installed_team_id`, `authorizations`, Bolt's context) are
+ * not the user's: a Slack Connect user of another workspace carries them too. A request's enterprise
+ * counts only when the user's team is the request's own team, i.e. the user is at home there.
+ */
 export function teamIdsOf(body: unknown, context: { teamId?: string; enterpriseId?: string }): string[] {
-  const ids = [context.teamId, context.enterpriseId];
   const parsed = teamSchema.safeParse(body);
-  if (parsed.success) {
-    const b = parsed.data;
-    ids.push(
-      b.team_id,
-      b.enterprise_id,
-      b.user_team_id,
-      b.team?.id,
-      b.team?.enterprise_id,
-      b.enterprise?.id,
-      b.user?.team_id,
-    );
-  }
+  if (!parsed.success) return [];
+  const b = parsed.data;
+  const requestTeam = b.team_id ?? b.team?.id;
+  const enterprise = b.enterprise_id ?? b.team?.enterprise_id ?? b.enterprise?.id;
+  const userTeam = b.user_team_id ?? b.user?.team_id ?? b.event?.user_team;
+  const ids =
+    userTeam === undefined
+      ? // Slash commands and events name no user team: they come from the user's own workspace.
+        [requestTeam ?? context.teamId, enterprise ?? context.enterpriseId]
+      : [userTeam, requestTeam === undefined || requestTeam === userTeam ? enterprise : undefined];
   return ids.filter((id): id is string => typeof id === "string" && id.length > 0);
 }
 

@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { type DestinationStream, type Logger, pino } from "pino";
 import type { LogLevel } from "./config.js";
 
@@ -42,8 +43,23 @@ export function createLogger(options: LoggerOptions): Logger {
     base: { app: "convai-llm-bot" },
   };
   if (options.destination) return pino(base, options.destination);
-  if (options.pretty) {
+  if (options.pretty && prettyInstalled()) {
     return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true } } });
   }
-  return pino(base);
+  const logger = pino(base);
+  if (options.pretty)
+    logger.warn(
+      "LOG_PRETTY is set but pino-pretty is not installed (a development dependency); logging JSON.",
+    );
+  return logger;
+}
+
+/** pino-pretty is a development dependency: a production install (npm ci --omit=dev) lacks it. */
+function prettyInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve("pino-pretty");
+    return true;
+  } catch {
+    return false;
+  }
 }

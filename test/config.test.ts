@@ -50,10 +50,12 @@ describe("defaults and mode", () => {
       },
       managers: [],
       allowedTeams: [],
+      authzCacheSeconds: 300,
       allowPrivateUrls: false,
       logLevel: "info",
       logPretty: false,
       secrets: new Map(),
+      secretHosts: new Map(),
     } satisfies Config);
   });
 
@@ -330,6 +332,49 @@ describe("CONVAI_SECRET_* variables", () => {
         ["CONVAI_SECRET_AZURE_PROD", "azure value with spaces"],
       ]),
     );
+  });
+});
+
+describe("CONVAI_AUTHZ_CACHE_SECONDS", () => {
+  it("is 0-3600 seconds, 300 by default", () => {
+    expect(configOf({ ...HTTP_ENV, CONVAI_AUTHZ_CACHE_SECONDS: "30" }).authzCacheSeconds).toBe(30);
+    expect(
+      oneErrorFor({ ...HTTP_ENV, CONVAI_AUTHZ_CACHE_SECONDS: "7200" }, "CONVAI_AUTHZ_CACHE_SECONDS"),
+    ).toMatch(/\S/);
+  });
+});
+
+describe("CONVAI_SECRET_<NAME>_HOSTS", () => {
+  it("binds a secret to its hosts, lower-cased, and is not itself a secret", () => {
+    const config = configOf({
+      ...HTTP_ENV,
+      CONVAI_SECRET_OPENAI: "sk-openai-value",
+      CONVAI_SECRET_OPENAI_HOSTS: " API.openai.com , *.openai.azure.com ",
+    });
+    expect(config.secrets).toStrictEqual(new Map([["CONVAI_SECRET_OPENAI", "sk-openai-value"]]));
+    expect(config.secretHosts).toStrictEqual(
+      new Map([["CONVAI_SECRET_OPENAI", ["api.openai.com", "*.openai.azure.com"]]]),
+    );
+  });
+  it.each([
+    ["https://api.openai.com", /not a host name: https:\/\/api\.openai\.com/],
+    ["api.openai.com:443", /not a host name: api\.openai\.com:443/],
+    ["*", /not a host name: \*/],
+    [",", /is empty/],
+  ])("refuses %j, naming the variable", (hosts, message) => {
+    const error = oneErrorFor(
+      { ...HTTP_ENV, CONVAI_SECRET_OPENAI: "sk-openai-value", CONVAI_SECRET_OPENAI_HOSTS: hosts },
+      "CONVAI_SECRET_OPENAI_HOSTS",
+    );
+    expect(error).toMatch(message);
+    expect(error).not.toContain("sk-openai-value");
+  });
+  it("refuses a host list that names no secret", () => {
+    const error = oneErrorFor(
+      { ...HTTP_ENV, CONVAI_SECRET_TYPO_HOSTS: "a.example" },
+      "CONVAI_SECRET_TYPO_HOSTS",
+    );
+    expect(error).toMatch(/set CONVAI_SECRET_TYPO too/);
   });
 });
 

@@ -194,6 +194,8 @@ describe("the entry point", () => {
       CONVAI_API_KEY: "convai-proc-key",
       CONVAI_API_URL: convaiUrl,
       CONVAI_MANAGERS: "U0USER",
+      // A child process takes no injected DNS: this keeps the new base URL unresolved (no network in tests).
+      CONVAI_ALLOW_PRIVATE_URLS: "true",
     });
     track(r);
     const port = await waitForPort(r);

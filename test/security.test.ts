@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import type { ProbeFn } from "../src/domain/outcome.js";
 import { ACTION, CALLBACK, CHECKED_VALUE } from "../src/slack/ids.js";
 import { escapeMrkdwn } from "../src/slack/text.js";
@@ -431,6 +432,50 @@ describe("CONVAI_ALLOWED_TEAMS", () => {
   });
 });
 
+describe("CONVAI_ALLOWED_TEAMS judges the acting user's own team (issue 16 item 7)", () => {
+  it("a user of an excluded workspace acting in an allowed install is refused: no read, no change", async () => {
+    const bot = await boot({ env: { CONVAI_ALLOWED_TEAMS: "T0ALLOWED,E0GRID" } });
+    await seed(bot, "live");
+    // Slack Connect: the request and the installation are T0ALLOWED's, the user is T0FOREIGN's.
+    const foreign = (payload: object) => {
+      const p = z.looseObject({ user: z.looseObject({}), view: z.looseObject({}).optional() }).parse(payload);
+      return {
+        ...p,
+        user: { ...p.user, team_id: "T0FOREIGN" },
+        ...(p.view ? { view: { ...p.view, app_installed_team_id: "T0ALLOWED" } } : {}),
+        authorizations: [{ team_id: "T0ALLOWED", enterprise_id: "E0GRID", is_bot: true }],
+      };
+    };
+    const sub = await interact(
+      bot,
+      foreign(registerPayload({ group: "outsider", teamId: "T0ALLOWED", enterpriseId: "E0GRID" })),
+    );
+    expect(JSON.stringify(dig(sub.json, "view"))).toContain("CONVAI_ALLOWED_TEAMS");
+    await interact(
+      bot,
+      foreign(
+        blockAction({
+          actionId: ACTION.modelOverflow,
+          blockId: "model:live",
+          selectedOptionValue: "deregister",
+          userId: MANAGER,
+          teamId: "T0ALLOWED",
+          enterpriseId: "E0GRID",
+          responseUrl: bot.fake.responseUrl("foreign"),
+        }),
+      ),
+    );
+    const refused = await bot.fake.waitForResponse((r) => r.id === "foreign");
+    expect(String(refused.body.text)).toContain("CONVAI_ALLOWED_TEAMS");
+    expect(bot.sandbox.requests).toHaveLength(0);
+    expect(bot.fake.callsTo("views.open")).toHaveLength(0);
+
+    // The same user at home in the allowed workspace is served.
+    const home = await submit(bot, registerPayload({ group: "insider", teamId: "T0ALLOWED" }));
+    expect(home.outcome).toContain("Model registered");
+  });
+});
+
 // ---- 4. user group and default admins, end to end -------------------------------------------------------
 
 describe("manager policies end to end", () => {
@@ -570,7 +615,8 @@ describe("hostile strings in every field", () => {
     );
     expect(reg.outcome).toContain("Model registered");
     expect(bot.sandbox.models()).toMatchObject([
-      { model_group_name: GROUP, model_name: MODEL, display_name: DISPLAY, base_url: URL_1 },
+      // Saved in the parser's form, the URL the endpoint test called (issue 16 item 3).
+      { model_group_name: GROUP, model_name: MODEL, display_name: DISPLAY, base_url: new URL(URL_1).href },
     ]);
     expect(reg.outcome).toContain(escapeMrkdwn("<https://evil.example|click>"));
     const note1 = await bot.fake.waitFor("chat.postMessage");
@@ -611,7 +657,7 @@ describe("hostile strings in every field", () => {
       }),
     );
     expect(upd.outcome).toContain("Model updated");
-    expect(bot.sandbox.models()).toMatchObject([{ display_name: DISPLAY_2, base_url: URL_2 }]);
+    expect(bot.sandbox.models()).toMatchObject([{ display_name: DISPLAY_2, base_url: new URL(URL_2).href }]);
     await bot.fake.waitFor("chat.postMessage", (c) => String(c.args.text).includes("updated"));
     expect(hasMark(since(mark))).toBe(true);
 
@@ -760,7 +806,11 @@ describe("oversized and control-character input", () => {
 
 describe("base URLs Convai's servers could never reach", () => {
   it("loopback, private, link-local, metadata and plain http are field errors", async () => {
-    const bot = await boot({ env: { CONVAI_ALLOW_PRIVATE_URLS: "false" } });
+    // The new base URL's host is resolved even when the endpoint is not tested (issue 16 item 3).
+    const bot = await boot({
+      env: { CONVAI_ALLOW_PRIVATE_URLS: "false" },
+      lookup: async () => [{ address: "203.0.114.10", family: 4 }],
+    });
     const refused = [
       "https://127.0.0.1/v1",
       "https://localhost/v1",
@@ -856,7 +906,7 @@ describe("secrets never leave", () => {
   it("register, update and deregister with distinctive keys: no key in any byte sent to Slack, any response or any log line", async () => {
     const endpoint = await startFakeModel();
     const bot = await boot({
-      env: { CONVAI_SECRET_X: ENV_KEY, CONVAI_NOTIFY_CHANNEL: NOTIFY },
+      env: { CONVAI_SECRET_X: ENV_KEY, CONVAI_SECRET_X_HOSTS: "127.0.0.1", CONVAI_NOTIFY_CHANNEL: NOTIFY },
       submitBudgetMs: 500,
     });
 

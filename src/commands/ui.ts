@@ -2,7 +2,7 @@ import type { ActionsBlock, Button, KnownBlock } from "@slack/types";
 import type { ConvaiCharacter, ConvaiModel } from "../convai/types.js";
 import {
   filterModels,
-  modelRowSection,
+  modelRowSections,
   plainMessage,
   type Reply,
   type Usage,
@@ -89,7 +89,7 @@ export function listMessage(
   const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(`*${count}*`) }];
   const unknown = usageUnknownText(opts.usage);
   if (unknown) blocks.push({ type: "context", elements: [mrkdwn(unknown)] });
-  blocks.push(...page.map((m) => modelRowSection(m, opts.canManage, opts.usage)));
+  blocks.push(...modelRowSections(page, opts.canManage, opts.usage, "list_row_"));
   if (shown.length > page.length) {
     blocks.push({
       type: "context",

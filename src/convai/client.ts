@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, errors as undiciErrors } from "undici";
 import { z } from "zod";
 import { DEFAULT_MAX_CONNECTIONS } from "../config.js";
+import { makeScrubber } from "../lib/scrub.js";
 import type { Logger } from "../logger.js";
 import { RateGate } from "./rate-gate.js";
 import {
@@ -171,13 +172,8 @@ export function createConvaiClient(options: ConvaiClientOptions): ConvaiClient {
   const gate = new RateGate(log);
 
   /** Scrubs every secret this call carried from text that came back, in case a server echoes them. */
-  const scrub = (text: string, secrets: readonly string[]): string => {
-    let out = text;
-    for (const secret of [options.apiKey, ...secrets]) {
-      if (secret.length >= 4) out = out.split(secret).join("[redacted]");
-    }
-    return out;
-  };
+  const scrub = (text: string, secrets: readonly string[]): string =>
+    makeScrubber([options.apiKey, ...secrets])(text);
 
   interface Attempt {
     status: number;

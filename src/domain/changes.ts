@@ -8,11 +8,12 @@ import {
   type UpdateInput,
 } from "../convai/types.js";
 import type { Logger } from "../logger.js";
-import { type FieldErrors, normaliseBaseUrl } from "./fields.js";
+import { type FieldErrors, normaliseBaseUrl, secretHostRefusal } from "./fields.js";
 import {
   type Action,
   type Actor,
   ambiguousCause,
+  type ChangeOptions,
   type ChangeOutcome,
   type ChangeRecord,
   describeFailure,
@@ -31,6 +32,13 @@ export interface LlmServiceOptions {
   probe: ProbeFn;
   notify: Notifier;
   allowPrivateUrls: boolean;
+  /** CONVAI_SECRET_<NAME>_HOSTS: where each `env:` secret may be sent. */
+  secretHosts: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Resolves a host name and refuses private, loopback or link-local answers (the probe's guard, with its
+   * DNS lookup injectable). Run on every new base URL the endpoint test did not call.
+   */
+  checkHost: (hostname: string) => Promise<{ ok: true } | { ok: false; reason: string }>;
   logger: Logger;
 }
 
@@ -66,18 +74,20 @@ async function register(
   ctx: Ctx,
   actor: Actor,
   typed: RegisterInput,
-  opts: { verify: boolean },
+  opts: ChangeOptions,
 ): Promise<ChangeOutcome> {
   // Convai stores the URL the endpoint test calls: a pasted /chat/completions or trailing / is dropped.
   const input: RegisterInput =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
   const job = start("register", actor, input.model_group_name, Object.keys(input));
+  const unbound = keyBinding(ctx, job, opts.keyRef, input.base_url ?? DEFAULT_BASE_URL);
+  if (unbound) return unbound;
   const probe = await runProbe(ctx, opts.verify, {
     baseUrl: input.base_url ?? DEFAULT_BASE_URL,
     apiKey: input.api_key,
     modelName: input.model_name,
   });
-  const refused = probeRefusal(ctx, job, probe);
+  const refused = probeRefusal(ctx, job, probe) ?? (await hostRefusal(ctx, job, probe, input.base_url));
   if (refused) return refused;
   const sent = await mutate(ctx, job, probe, () => ctx.convai.register(input), {
     applied: (m) => m !== undefined && m.model_name === input.model_name,
@@ -107,7 +117,7 @@ async function update(
   actor: Actor,
   group: string,
   typed: UpdateRequest,
-  opts: { verify: boolean },
+  opts: ChangeOptions,
 ): Promise<ChangeOutcome> {
   const request: UpdateRequest =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
@@ -132,12 +142,15 @@ async function update(
       message: "Nothing to update: every field matches what Convai holds and no new key was entered.",
     };
   }
+  // The base URL the key will be sent to: the new one if typed, else the model's current one.
+  const unbound = keyBinding(ctx, job, opts.keyRef, input.base_url ?? before.base_url ?? DEFAULT_BASE_URL);
+  if (unbound) return unbound;
   const probe = await runProbe(ctx, opts.verify, {
     baseUrl: input.base_url ?? before.base_url ?? DEFAULT_BASE_URL,
     ...(input.api_key ? { apiKey: input.api_key } : {}),
     modelName: input.model_name ?? before.model_name,
   });
-  const refused = probeRefusal(ctx, job, probe);
+  const refused = probeRefusal(ctx, job, probe) ?? (await hostRefusal(ctx, job, probe, input.base_url));
   if (refused) return refused;
   const nonKey = changes.filter((c) => c.field !== "api_key");
   const sent = await mutate(ctx, job, probe, () => ctx.convai.update(input), {
@@ -293,6 +306,20 @@ async function runProbe(
   return { tested: true, result };
 }
 
+/** An `env:` secret bound to other hosts than the base URL's: refused before anything is sent. */
+function keyBinding(
+  ctx: Ctx,
+  job: Job,
+  keyRef: string | undefined,
+  baseUrl: string,
+): ChangeOutcome | undefined {
+  if (keyRef === undefined) return undefined;
+  const refusal = secretHostRefusal(keyRef, baseUrl, ctx.secretHosts);
+  if (refusal === undefined) return undefined;
+  audit(ctx, job, "refused: the secret is not bound to the base URL's host");
+  return { ok: false, reason: "fields", errors: { api_key: refusal } };
+}
+
 /** The refusal when the endpoint test failed: the field it points at, nothing sent to Convai. */
 function probeRefusal(ctx: Ctx, job: Job, report: ProbeReport): ChangeOutcome | undefined {
   if (!report.tested || report.result.ok) return undefined;
@@ -303,6 +330,26 @@ function probeRefusal(ctx: Ctx, job: Job, report: ProbeReport): ChangeOutcome | 
     errors: { [report.result.field]: report.result.message },
     probe: report,
   };
+}
+
+/**
+ * A new base URL the endpoint test did not call (unchecked, or no key to test with) is still resolved, and
+ * refused when it points at a private address Convai's servers would be sent to (CONVAI_ALLOW_PRIVATE_URLS
+ * lifts this, as it does for the test).
+ */
+async function hostRefusal(
+  ctx: Ctx,
+  job: Job,
+  report: ProbeReport,
+  baseUrl: string | undefined,
+): Promise<ChangeOutcome | undefined> {
+  if (report.tested || baseUrl === undefined || ctx.allowPrivateUrls || !URL.canParse(baseUrl)) {
+    return undefined;
+  }
+  const guard = await ctx.checkHost(new URL(baseUrl).hostname);
+  if (guard.ok) return undefined;
+  audit(ctx, job, "refused: the new base URL's host is not public");
+  return { ok: false, reason: "fields", errors: { base_url: guard.reason } };
 }
 
 function conflictErrors(f: ConvaiFailure): FieldErrors {

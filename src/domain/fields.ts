@@ -1,4 +1,4 @@
-import { SECRET_ENV_PREFIX } from "../config.js";
+import { SECRET_ENV_PREFIX, SECRET_HOSTS_SUFFIX } from "../config.js";
 import { isIpLiteral, isLocalHostname, isPrivateAddress } from "../probe/ip.js";
 
 /**
@@ -85,6 +85,8 @@ export function checkBaseUrl(raw: string | null | undefined, allowPrivate: boole
   // The URL parser silently drops tabs and line breaks and encodes spaces: refuse them instead.
   if (WHITESPACE.test(s) || INVISIBLE.test(s))
     return fail("Remove spaces and control characters from the URL");
+  // The parser reads `\` as `/`: what was typed would not be what is called.
+  if (s.includes("\\")) return fail("Replace the backslashes (\\) with slashes (/)");
   // Require the literal scheme and `//`: the parser also accepts `https:host` and `https:\\host`.
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1]?.toLowerCase();
   if (scheme === "http" && !allowPrivate) return fail(`Must start with https:// — ${PRIVATE_HINT}`);
@@ -161,6 +163,29 @@ export function resolveApiKey(
   return ok({ key: s, source: "typed" });
 }
 
+/**
+ * Whether the secret `ref` may be sent to `baseUrl`'s host (SPEC §5): only to a host its
+ * CONVAI_SECRET_<NAME>_HOSTS lists, so a manager cannot hand a shared key to a host of their choosing.
+ * Returns the refusal for the api_key field, or undefined when allowed.
+ */
+export function secretHostRefusal(
+  ref: string,
+  baseUrl: string,
+  secretHosts: ReadonlyMap<string, readonly string[]>,
+): string | undefined {
+  const listVar = `${ref}${SECRET_HOSTS_SUFFIX}`;
+  const hosts = secretHosts.get(ref);
+  if (hosts === undefined) {
+    return `env:${ref} has no host list: an admin must set ${listVar} to the host names it may be sent to, then restart the bot`;
+  }
+  const host = URL.canParse(baseUrl) ? new URL(baseUrl).hostname.toLowerCase().replace(/\.$/, "") : "";
+  const allowed = hosts.some((h) =>
+    h.startsWith("*.") ? host.endsWith(h.slice(1)) && host.length > h.length - 1 : host === h,
+  );
+  if (allowed) return undefined;
+  return `env:${ref} may not be sent to ${host || "this base URL"}: ${listVar} does not list it. Use a listed host, or type the key`;
+}
+
 /** Length in code points, as Slack and Convai count characters (an emoji is one, not two). */
 export function charLength(s: string): number {
   let n = 0;
@@ -170,7 +195,11 @@ export function charLength(s: string): number {
 
 const PASTED_SUFFIXES = ["/chat/completions", "/completions", "/models"];
 
-/** Trims, drops trailing slashes and one pasted endpoint suffix. Never adds /v1: that is the user's call. */
+/**
+ * Trims, drops trailing slashes and one pasted endpoint suffix, then returns the URL parser's form (lower-case
+ * host, default port dropped, dot segments resolved) without a trailing slash: exactly the base the endpoint
+ * test calls and Convai stores. Never adds /v1: that is the user's call. Run once per change, never twice.
+ */
 export function normaliseBaseUrl(raw: string): string {
   const trimmed = raw.trim();
   // A query (Azure's ?api-version=...) stays; only the path before it is normalised.
@@ -180,5 +209,11 @@ export function normaliseBaseUrl(raw: string): string {
   const lower = path.toLowerCase();
   const suffix = PASTED_SUFFIXES.find((s) => lower.endsWith(s));
   if (suffix !== undefined) path = path.slice(0, -suffix.length).replace(/\/+$/, "");
-  return path + query;
+  const joined = path + query;
+  if (!URL.canParse(joined)) return joined;
+  const url = new URL(joined);
+  // Left as typed when the checks must refuse it (scheme, user:password, #fragment): they say why.
+  const plain = (url.protocol === "https:" || url.protocol === "http:") && url.username === "";
+  if (!plain || url.password !== "" || url.hash !== "" || joined.includes("#")) return joined;
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}${url.search}`;
 }

@@ -82,16 +82,18 @@ export interface UpdateRequest {
   is_uncensored?: boolean;
 }
 
+/** How a register or update runs: test the endpoint first, and which `env:` secret the key came from. */
+export interface ChangeOptions {
+  verify: boolean;
+  /** The CONVAI_SECRET_* name when the key was given as `env:NAME`; it may only go to its listed hosts. */
+  keyRef?: string | undefined;
+}
+
 export interface LlmService {
   list(): Promise<ConvaiResult<ConvaiModel[]>>;
   get(group: string): Promise<LookupOutcome>;
-  register(actor: Actor, input: RegisterInput, opts: { verify: boolean }): Promise<ChangeOutcome>;
-  update(
-    actor: Actor,
-    group: string,
-    request: UpdateRequest,
-    opts: { verify: boolean },
-  ): Promise<ChangeOutcome>;
+  register(actor: Actor, input: RegisterInput, opts: ChangeOptions): Promise<ChangeOutcome>;
+  update(actor: Actor, group: string, request: UpdateRequest, opts: ChangeOptions): Promise<ChangeOutcome>;
   deregister(actor: Actor, group: string): Promise<ChangeOutcome>;
 }
 

@@ -2,7 +2,7 @@ import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, SectionB
 import type { ApiPrefix, ConvaiModel } from "../convai/types.js";
 import {
   filterModels,
-  modelRowSection,
+  modelRowSections,
   sandboxContextBlock,
   type Usage,
   usageUnknownText,
@@ -138,18 +138,7 @@ function rows(
   withActions: boolean,
   usage: Usage | undefined,
 ): SectionBlock[] {
-  const seen = new Set<string>();
-  return models.map((model, index) => {
-    const section = modelRowSection(model, withActions, usage);
-    const id = section.block_id ?? "";
-    if (seen.has(id) || id.length === 0) {
-      // Its group cannot be read back from the block_id, so it offers no actions (the command still works).
-      const { accessory: _accessory, ...rest } = section;
-      return { ...rest, block_id: `home_row_${index}` };
-    }
-    seen.add(id);
-    return section;
-  });
+  return modelRowSections(models, withActions, usage, "home_row_");
 }
 
 function pager(info: PageInfo): ActionsBlock | undefined {

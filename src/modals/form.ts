@@ -83,7 +83,7 @@ class Collector {
 }
 
 export type RegisterForm =
-  | { ok: true; input: RegisterInput; verify: boolean; keySource: "typed" | "env" }
+  | { ok: true; input: RegisterInput; verify: boolean; keySource: "typed" | "env"; keyRef?: string }
   | { ok: false; errors: FieldErrors };
 
 /** Reads and checks a register submission for the configured API form (SPEC §2, §3). */
@@ -127,7 +127,13 @@ export function readRegisterForm(values: unknown, ctx: ValidationContext): Regis
     ...(baseUrl !== undefined ? { base_url: baseUrl } : {}),
     ...(displayName !== undefined ? { display_name: displayName } : {}),
   };
-  return { ok: true, input, verify: verify ?? false, keySource: key.source };
+  return {
+    ok: true,
+    input,
+    verify: verify ?? false,
+    keySource: key.source,
+    ...(key.ref !== undefined ? { keyRef: key.ref } : {}),
+  };
 }
 
 export interface UpdateFields {
@@ -138,7 +144,7 @@ export interface UpdateFields {
   is_uncensored?: boolean;
 }
 export type UpdateForm =
-  | { ok: true; fields: UpdateFields; verify: boolean; keySource?: "typed" | "env" }
+  | { ok: true; fields: UpdateFields; verify: boolean; keySource?: "typed" | "env"; keyRef?: string }
   | { ok: false; errors: FieldErrors };
 
 /**
@@ -151,6 +157,7 @@ export function readUpdateForm(values: unknown, ctx: ValidationContext): UpdateF
   const c = new Collector();
   const fields: UpdateFields = {};
   let keySource: "typed" | "env" | undefined;
+  let keyRef: string | undefined;
   const blankOr = (field: FieldId, type: "plain_text_input" | "url_text_input"): string | undefined => {
     const raw = c.take(field, readText(values, field, type));
     return raw === undefined || raw.trim() === "" ? undefined : raw;
@@ -184,6 +191,7 @@ export function readUpdateForm(values: unknown, ctx: ValidationContext): UpdateF
       if (v !== undefined) {
         fields.api_key = v.key;
         keySource = v.source;
+        keyRef = v.ref;
       }
     }
   }
@@ -194,7 +202,13 @@ export function readUpdateForm(values: unknown, ctx: ValidationContext): UpdateF
   const verify = c.take(FIELD.verify, readCheckbox(values, FIELD.verify));
 
   if (c.failed) return { ok: false, errors: c.errors };
-  return { ok: true, fields, verify: verify ?? false, ...(keySource ? { keySource } : {}) };
+  return {
+    ok: true,
+    fields,
+    verify: verify ?? false,
+    ...(keySource ? { keySource } : {}),
+    ...(keyRef ? { keyRef } : {}),
+  };
 }
 
 /** The deregister confirmation: the typed name must equal the group exactly (after trimming). */

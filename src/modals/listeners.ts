@@ -44,9 +44,10 @@ async function onRegister(deps: Deps, { ack, body, view, client }: Args): Promis
   const prefill = registerPrefill(form.input, form.verify);
   await settle({
     ...{ deps, client, kind: "register", actor: ctx.actor, view, ack, arrived },
-    work: deps.service
-      .register(ctx.actor, form.input, { verify: form.verify })
-      .then((o) => presentChange(deps, o)),
+    work: () =>
+      deps.service
+        .register(ctx.actor, form.input, { verify: form.verify, keyRef: form.keyRef })
+        .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) =>
       withBanner(registerModal(deps.view, prefill, errors, view.private_metadata), banner),
   });
@@ -63,9 +64,10 @@ async function onUpdate(deps: Deps, { ack, body, view, client }: Args): Promise<
   const prefill = updatePrefill(form.fields, form.verify);
   await settle({
     ...{ deps, client, kind: "update", actor: ctx.actor, view, ack, arrived },
-    work: deps.service
-      .update(ctx.actor, group, form.fields, { verify: form.verify })
-      .then((o) => presentChange(deps, o)),
+    work: () =>
+      deps.service
+        .update(ctx.actor, group, form.fields, { verify: form.verify, keyRef: form.keyRef })
+        .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) => {
       // The form shows the model's current values, so it needs a fresh read to be rebuilt.
       const found = await deps.service.get(group);
@@ -86,7 +88,8 @@ async function onDeregister(deps: Deps, { ack, body, view, client }: Args): Prom
   const moveTo = readMoveTo(view.state?.values);
   await settle({
     ...{ deps, client, kind: "deregister", actor: ctx.actor, view, ack, arrived },
-    work: deps.characters.deregister(ctx.actor, { group, moveTo }).then((o) => presentDeregister(deps, o)),
+    work: () =>
+      deps.characters.deregister(ctx.actor, { group, moveTo }).then((o) => presentDeregister(deps, o)),
     restore: async (errors, banner) =>
       withBanner(await deregisterView(deps, group, view.private_metadata, errors), banner),
   });
@@ -102,9 +105,8 @@ async function onAssign(deps: Deps, { ack, body, view, client }: Args): Promise<
   if (!form.ok) return ack({ response_action: "errors", errors: form.errors });
   await settle({
     ...{ deps, client, kind: "assign", actor: ctx.actor, view, ack, arrived },
-    work: deps.characters
-      .assign(ctx.actor, { group, characterIds: form.characterIds })
-      .then((o): Presented => {
+    work: () =>
+      deps.characters.assign(ctx.actor, { group, characterIds: form.characterIds }).then((o): Presented => {
         if (!o.ok) return o;
         return { ok: true, ...assignOutcomeBlocks(o.group, o.report, o.notify, deps.config.notifyChannel) };
       }),

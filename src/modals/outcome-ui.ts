@@ -1,7 +1,7 @@
 import type { KnownBlock } from "@slack/types";
 import type { ChangeOutcome, NotifyResult, ProbeReport } from "../domain/outcome.js";
 import { modelFacts } from "../slack/blocks.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, shownValue, truncate } from "../slack/text.js";
 
 type Success = Extract<ChangeOutcome, { ok: true }>;
 
@@ -63,7 +63,7 @@ export function successBlocks(
       const lines = outcome.changes.map((c) =>
         c.field === "api_key"
           ? "• `api_key`: rotated"
-          : `• \`${c.field}\`: ${c.before !== undefined ? codeSpan(c.before, 200) : "_(unset)_"} → ${codeSpan(c.after, 200)}`,
+          : `• \`${c.field}\`: ${c.before !== undefined ? codeSpan(shownValue(c.field, c.before), 200) : "_(unset)_"} → ${codeSpan(shownValue(c.field, c.after), 200)}`,
       );
       blocks.push({ type: "section", text: mrkdwn(`*Changed*\n${lines.join("\n")}`) });
     } else if (rotated) {

@@ -65,7 +65,8 @@ export interface Submission {
   ack: Ack;
   /** When the submission reached the bot: Slack's 3-second window counts from here. */
   arrived: number;
-  work: Promise<Presented>;
+  /** Starts the change; never called once the window has passed, so no change lands unseen. */
+  work: () => Promise<Presented>;
   /** The form again, as the user typed it (never the key), with errors under their fields. */
   restore(errors: SubmitErrors, banner?: KnownBlock[]): Promise<ModalView | undefined>;
 }
@@ -126,33 +127,58 @@ export function withBanner(view: ModalView, banner?: KnownBlock[]): ModalView {
  * Waits for the outcome inside Slack's 3-second window; when it does not come in time, the modal
  * switches to a "working" view and the outcome arrives with views.update.
  */
+// Over 80 lines on purpose: it is one timeline (window check, ack, wait, views.update or DM), easier to
+// check for a lost outcome when read top to bottom than split across helpers.
 export async function settle(submission: Submission): Promise<void> {
-  const { deps, client, kind, actor, view, ack, arrived, work } = submission;
+  const { deps, kind, actor, arrived } = submission;
   const log = deps.logger.child({ userId: actor.userId, modal: kind });
-  const quick = await settledWithin(work, Math.max(0, deps.submitBudgetMs - (Date.now() - arrived)));
+  const ack = safeAck(submission.ack, log);
+  const left = deps.submitBudgetMs - (Date.now() - arrived);
+  if (left <= 0) {
+    // The permission check (users.info) took the window: a change started now could never be shown,
+    // so none starts, and the user learns that nothing changed even if the ack comes too late.
+    log.warn(
+      { elapsedMs: Date.now() - arrived },
+      "Did not start a change: Slack's 3-second window had passed.",
+    );
+    const message =
+      "Nothing was changed: checking your permission took too long for Slack's 3-second limit. Submit again.";
+    const refused = messageModal(deps.view, CALLBACK[kind], "Nothing changed", failureBlocks(message));
+    if (await ack({ response_action: "update", view: refused })) return;
+    await deliver(submission, log, refused, { ok: false, reason: "failed", message });
+    return;
+  }
+  const work = submission.work();
+  const quick = await settledWithin(work, left);
   if (quick) {
-    if (!quick.ok && quick.reason === "fields")
-      return ack({ response_action: "errors", errors: fitErrors(deps, kind, quick.errors) });
-    if (!quick.ok) {
-      // Pushed on top, so closing it returns to the form with everything the user typed.
-      return ack({
-        response_action: "push",
-        view: messageModal(
-          deps.view,
-          CALLBACK[kind],
-          failureTitle(quick),
-          failureBlocks(quick.message, quick.transactionID),
-        ),
-      });
+    if (!quick.ok && quick.reason === "fields") {
+      if (await ack({ response_action: "errors", errors: fitErrors(deps, kind, quick.errors) })) return;
+      const restored = await submission.restore(fitErrors(deps, kind, quick.errors));
+      const text = `Nothing was saved: ${Object.values(quick.errors).join(" ")}`;
+      const next = restored ?? messageModal(deps.view, CALLBACK[kind], "Nothing saved", failureBlocks(text));
+      return deliver(submission, log, next, quick);
     }
-    await ack({
-      response_action: "update",
-      view: messageModal(deps.view, CALLBACK[kind], quick.title, quick.blocks),
-    });
+    if (!quick.ok) {
+      const failed = messageModal(
+        deps.view,
+        CALLBACK[kind],
+        failureTitle(quick),
+        failureBlocks(quick.message, quick.transactionID),
+      );
+      // Pushed on top, so closing it returns to the form with everything the user typed.
+      if (!(await ack({ response_action: "push", view: failed })))
+        await deliver(submission, log, failed, quick);
+      return;
+    }
+    const shown = messageModal(deps.view, CALLBACK[kind], quick.title, quick.blocks);
+    // A change that went through is never lost behind a failed ack.
+    if (!(await ack({ response_action: "update", view: shown })))
+      await deliver(submission, log, shown, quick);
     await deps.onChange(actor);
     return;
   }
 
+  // If this ack fails the work still finishes and its outcome still arrives below.
   await ack({
     response_action: "update",
     view: workingModal(deps.view, CALLBACK[kind], "Working…", WORKING_TEXT[kind]),
@@ -191,6 +217,31 @@ export async function settle(submission: Submission): Promise<void> {
       ].join(" "),
     ),
   );
+  await deliver(submission, log, next, outcome);
+  if (outcome.ok) await deps.onChange(actor);
+}
+
+type Log = Submission["deps"]["logger"];
+
+/** An ack that reports whether Slack got it: a late one throws (the receiver already answered). */
+function safeAck(ack: Ack, log: Log): (response: ViewResponseAction) => Promise<boolean> {
+  return async (response) => {
+    try {
+      await ack(response);
+      return true;
+    } catch (error) {
+      log.warn(
+        { error: String(error) },
+        "Could not acknowledge the submission in time; the outcome follows by views.update or DM.",
+      );
+      return false;
+    }
+  };
+}
+
+/** Shows an outcome on the submitted modal, or in a DM when the modal is gone. */
+async function deliver(submission: Submission, log: Log, next: ModalView, outcome: Presented): Promise<void> {
+  const { deps, client, kind, actor, view } = submission;
   try {
     await client.views.update({ view_id: view.id, view: next });
   } catch (error) {
@@ -201,7 +252,6 @@ export async function settle(submission: Submission): Promise<void> {
     );
     await directMessage(deps, client, actor, kind, outcome);
   }
-  if (outcome.ok) await deps.onChange(actor);
 }
 
 /** The outcome as a DM from the bot (its Messages tab), for a modal that is gone. */

@@ -2,7 +2,7 @@ import type { KnownBlock } from "@slack/types";
 import type { CharacterRecord } from "../domain/characters.js";
 import type { ChangeRecord } from "../domain/outcome.js";
 import { modelFacts, sandboxNote } from "../slack/blocks.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, shownValue, truncate } from "../slack/text.js";
 
 const VERB = { register: "registered", update: "updated", deregister: "deregistered" } as const;
 const EMOJI = { register: ":new:", update: ":pencil2:", deregister: ":wastebasket:" } as const;
@@ -38,7 +38,7 @@ function changeMessage(
     const lines = changed.map((c) =>
       c.field === "api_key"
         ? "• `api_key`: rotated"
-        : `• \`${c.field}\`: ${c.before !== undefined ? codeSpan(c.before, 300) : "_(unset)_"} → ${codeSpan(c.after, 300)}`,
+        : `• \`${c.field}\`: ${c.before !== undefined ? codeSpan(shownValue(c.field, c.before), 300) : "_(unset)_"} → ${codeSpan(shownValue(c.field, c.after), 300)}`,
     );
     blocks.push({ type: "section", text: mrkdwn(`*Changed*\n${lines.join("\n")}`) });
   }

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { type Dispatcher, request } from "undici";
 import { z } from "zod";
 import { normaliseBaseUrl } from "../domain/fields.js";
+import { makeScrubber, SHORT_KEY } from "../lib/scrub.js";
 import { createPinnedAgent, type LookupFn, resolvePublicAddress } from "./guard.js";
 
 export { normaliseBaseUrl };
@@ -222,10 +223,6 @@ function redirectTarget(location: string | undefined, from: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Secrets
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
 interface Scrubbers {
   /** For text we did not write (endpoint bodies, headers, errors, user-typed URL and model): always applied. */
   untrusted: (text: string) => string;
@@ -235,17 +232,7 @@ interface Scrubbers {
 
 /** Removes the key however an endpoint may have echoed it (raw, JSON-escaped, URL-encoded) and bearer values. */
 function makeScrubbers(apiKey: string): Scrubbers {
-  const forms = new Set<string>();
-  for (const key of [apiKey, apiKey.trim()]) {
-    if (key === "") continue;
-    forms.add(key);
-    forms.add(JSON.stringify(key).slice(1, -1));
-    forms.add(encodeURIComponent(key));
-  }
-  // Longest first, so a form that contains another is removed whole.
-  const patterns = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
-  const keyRe = patterns.length > 0 ? new RegExp(patterns.join("|"), "g") : undefined;
-  const removeKey = (text: string) => (keyRe ? text.replace(keyRe, "[redacted]") : text);
+  const removeKey = makeScrubber([apiKey]);
   return {
     untrusted: (text) =>
       removeKey(text)
@@ -253,7 +240,7 @@ function makeScrubbers(apiKey: string): Scrubbers {
         .replace(/\b(bearer\s+)[\w.~+/=-]{8,}/gi, "$1[redacted]"),
     // A key of a few characters ("EMPTY", "token") would match our own words, which are no leak; only our
     // fixed wording is left unscrubbed by `untrusted`, so short keys skip this pass rather than mangle it.
-    net: apiKey.trim().length >= 8 ? removeKey : (text) => text,
+    net: apiKey.trim().length >= SHORT_KEY ? removeKey : (text) => text,
   };
 }
 
@@ -306,7 +293,8 @@ async function runProbe(input: ProbeInput, scrub: (text: string) => string): Pro
     steps,
   });
 
-  const base = normaliseBaseUrl(input.baseUrl);
+  // Called with the URL as it will be saved (normalised once, by the caller): never normalised again here.
+  const base = input.baseUrl.trim();
   let url: URL;
   try {
     url = new URL(base);

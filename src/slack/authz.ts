@@ -26,7 +26,7 @@ interface Cached<T> {
 const TTL_MS = 5 * 60_000;
 
 export function createAuthorizer(options: {
-  config: Pick<Config, "managers" | "managerGroup" | "allowedTeams">;
+  config: Pick<Config, "managers" | "managerGroup" | "allowedTeams"> & { authzCacheSeconds?: number };
   client: WebClient;
   logger: Logger;
   now?: () => number;
@@ -35,6 +35,8 @@ export function createAuthorizer(options: {
   const log = options.logger.child({ component: "authz" });
   const now = options.now ?? Date.now;
   const managers = new Set(config.managers);
+  // A removed manager keeps rights until their cached answer expires: CONVAI_AUTHZ_CACHE_SECONDS bounds it.
+  const ttlMs = (config.authzCacheSeconds ?? TTL_MS / 1000) * 1000;
   const allowedTeams = new Set(config.allowedTeams);
   // Only answers Slack actually gave are cached; a failed lookup is retried on the next request.
   const adminCache = new Map<string, Cached<Permission>>();
@@ -59,7 +61,7 @@ export function createAuthorizer(options: {
     try {
       const res = await client.usergroups.users.list({ usergroup: group });
       const members = new Set(res.users ?? []);
-      groupCache = { value: members, expires: now() + TTL_MS };
+      groupCache = { value: members, expires: now() + ttlMs };
       return { ok: true, members };
     } catch (error) {
       const code = slackErrorCode(error);
@@ -92,7 +94,7 @@ export function createAuthorizer(options: {
               reason: "not_manager",
               message: `Only ${policy} can change custom LLMs or move characters between them. Ask one of them for access.`,
             };
-      adminCache.set(userId, { value, expires: now() + TTL_MS });
+      adminCache.set(userId, { value, expires: now() + ttlMs });
       return value;
     } catch (error) {
       const code = slackErrorCode(error);

@@ -1,7 +1,18 @@
 import type { ContextBlock, KnownBlock, SectionBlock } from "@slack/types";
 import type { ConvaiModel } from "../convai/types.js";
 import { ACTION, MODEL_BLOCK_PREFIX } from "./ids.js";
-import { codeSpan, escapeMrkdwn, formatDate, hostOf, LIMITS, mrkdwn, plainText, truncate } from "./text.js";
+import {
+  codeSpan,
+  cutGraphemes,
+  escapeMrkdwn,
+  formatDate,
+  hostOf,
+  LIMITS,
+  mrkdwn,
+  plainText,
+  shownUrl,
+  truncate,
+} from "./text.js";
 
 /** The context line every sandbox-mode message and view carries (SPEC §7). */
 export const SANDBOX_NOTICE = "Sandbox mode: changes go to the bot's embedded Convai emulator, not Convai.";
@@ -17,7 +28,7 @@ export function modelFacts(model: ConvaiModel, opts: { omitGroup?: boolean } = {
     ...(opts.omitGroup ? [] : [`*Group*\n${codeSpan(model.model_group_name, 200)}`]),
     `*Model*\n${codeSpan(model.model_name, 300)}`,
     `*Display name*\n${model.display_name !== undefined ? escapeMrkdwn(truncate(model.display_name, 300)) : "_(not reported)_"}`,
-    `*Base URL*\n${model.base_url !== undefined ? codeSpan(model.base_url, 500) : "_(not reported)_"}`,
+    `*Base URL*\n${model.base_url !== undefined ? codeSpan(shownUrl(model.base_url), 500) : "_(not reported)_"}`,
     `*Uncensored*\n${uncensoredLabel(model.is_uncensored)}`,
     ...(model.category ? [`*Category*\n${escapeMrkdwn(truncate(model.category, 100))}`] : []),
     ...(model.created_at ? [`*Registered*\n${escapeMrkdwn(formatDate(model.created_at))}`] : []),
@@ -102,10 +113,35 @@ export function plainMessage(ctx: { sandbox: boolean }, text: string): Reply {
   };
 }
 
+/**
+ * Model rows with unique block_ids: Slack refuses a whole message or view with a duplicate, and Convai's
+ * list may repeat a group or hold two groups alike in their first 249 characters. A row whose id is
+ * taken gets `<fallbackPrefix><index>` and no actions (its group cannot be read back from the id).
+ */
+export function modelRowSections(
+  models: readonly ConvaiModel[],
+  withActions: boolean,
+  usage: Usage | undefined,
+  fallbackPrefix: string,
+): SectionBlock[] {
+  const seen = new Set<string>();
+  return models.map((model, index) => {
+    const section = modelRowSection(model, withActions, usage);
+    const id = section.block_id ?? "";
+    if (seen.has(id) || id.length === 0) {
+      const { accessory: _accessory, ...rest } = section;
+      return { ...rest, block_id: `${fallbackPrefix}${index}` };
+    }
+    seen.add(id);
+    return section;
+  });
+}
+
 export function modelRowSection(model: ConvaiModel, withActions: boolean, usage?: Usage): SectionBlock {
   const section: SectionBlock = {
     type: "section",
-    block_id: `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.slice(0, 255),
+    // Cut by code point (Slack counts characters), so the id never ends in half a surrogate pair.
+    block_id: cutGraphemes(`${MODEL_BLOCK_PREFIX}${model.model_group_name}`, 255),
     text: mrkdwn(modelRow(model, usage)),
   };
   if (withActions && `${MODEL_BLOCK_PREFIX}${model.model_group_name}`.length <= 255) {

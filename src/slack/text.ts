@@ -54,7 +54,26 @@ export function truncate(s: string, max: number): string {
   if (s.length <= max) return s; // UTF-16 length bounds the code point count: nothing to cut.
   const points = Array.from(s);
   if (points.length <= max) return s;
-  return `${points.slice(0, max - 1).join("")}…`;
+  return `${cutGraphemes(s, max - 1)}…`;
+}
+
+const graphemes = new Intl.Segmenter("en", { granularity: "grapheme" });
+
+/**
+ * The longest prefix of whole graphemes (a flag, a ZWJ family, a letter with its accents) of at most
+ * `max` code points: a cut never leaves half an emoji. A single grapheme longer than `max` is cut by
+ * code point, which still never splits a surrogate pair.
+ */
+export function cutGraphemes(s: string, max: number): string {
+  let out = "";
+  let used = 0;
+  for (const { segment } of graphemes.segment(s)) {
+    const n = Array.from(segment).length;
+    if (used + n > max) return used === 0 ? Array.from(segment).slice(0, max).join("") : out;
+    out += segment;
+    used += n;
+  }
+  return out;
 }
 
 /** A plain_text object cut to `max` (3000 by default); empty text, which Slack refuses, becomes "—". */
@@ -71,6 +90,21 @@ export function mrkdwn(text: string, max: number = LIMITS.sectionText): MrkdwnEl
   let cut = truncate(text, Math.min(max, LIMITS.text));
   if (cut !== text) cut = cut.replace(/&[a-z]{0,3}…$/, "…");
   return { type: "mrkdwn", text: cut.trim() === "" ? EMPTY : cut };
+}
+
+/**
+ * A base URL as Slack may show it: its query string (Azure's api-version, and sometimes a key) becomes
+ * `?…`. The full URL only goes where it is sent (Convai, the endpoint test) and into the update form's
+ * input, which the manager edits.
+ */
+export function shownUrl(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? url : `${url.slice(0, q)}?…`;
+}
+
+/** A changed field's before or after value as people see it: a base URL without its query. */
+export function shownValue(field: string, value: string): string {
+  return field === "base_url" ? shownUrl(value) : value;
 }
 
 /** The host (with port) of an absolute URL, for short displays; the input itself when it does not parse. */

@@ -125,6 +125,25 @@ describe("help and unknown input", () => {
 });
 
 describe("list", () => {
+  // Issue 16 item 6: Convai data that would give two rows the same block_id (Slack refuses the message).
+  it("a group repeated in Convai's answer, or two groups alike in their first 249 characters, give unique block_ids", async () => {
+    const b = await bot();
+    const long = "g".repeat(248);
+    const models = [model("twin"), model("twin"), model(`${long}😀a`), model(`${long}😀b`)];
+    b.sandbox.inject({
+      endpoint: "list",
+      fault: { kind: "status", status: 200, body: { status: "success", models } },
+    });
+    const msg = await (await command(b, "list", MEMBER)).reply();
+    const ids = msg.blocks.map((blk) => blk.block_id).filter((id) => id !== undefined);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(all(msg.blocks)).toContain("twin display");
+    // No id ends in half a surrogate pair.
+    for (const id of ids)
+      expect(id).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+    expect(ids.filter((id) => id.startsWith("list_row_"))).toHaveLength(2);
+  });
+
   it("acks at once, then one ephemeral row per model sorted by group, after one Convai call", async () => {
     const b = await bot();
     await b.sandbox.seed([

@@ -799,6 +799,28 @@ describe("connections", () => {
 });
 
 describe("secrets", () => {
+  // Issue 16 item 5: an error body echoing the request JSON-escaped or URL-encoded.
+  it("a model key echoed JSON-escaped or URL-encoded is scrubbed from the failure", async () => {
+    const h = await start("/llm-models", { timeoutMs: 600 });
+    const key = 'sk-"quoted\\key/with space-0042';
+    const echoes = [
+      JSON.stringify({ api_key: key }),
+      encodeURIComponent(key),
+      `api_key=${encodeURIComponent(key).replace(/%20/g, "+")}`,
+    ];
+    for (const echo of echoes) {
+      h.sandbox.inject({
+        endpoint: "register",
+        fault: { kind: "status", status: 400, body: { status: "error", message: `Bad request ${echo}` } },
+      });
+      const result = await h.client.register({ ...registerInput("/llm-models", "g1"), api_key: key });
+      expect(result.ok).toBe(false);
+      const message = result.ok ? "" : result.message;
+      expect(message).toContain("[redacted]");
+      expect(message).not.toContain("quoted");
+    }
+  });
+
   it("the Convai key and the model keys never appear in a failure message or a log line", async () => {
     const h = await start("/llm-models", { timeoutMs: 600 });
     const failures: ConvaiFailure[] = [];
@@ -846,6 +868,26 @@ describe("secrets", () => {
     }
     // The sandbox did receive the keys: the check above is about what came back, not what was sent.
     expect(h.sandbox.requests.some((r) => r.headers["convai-api-key"] === KEY)).toBe(true);
+  });
+
+  it("a model key echoed JSON-escaped or URL-encoded in an error body is removed too", async () => {
+    const h = await start();
+    const odd = 'sk-"quoted"\\key/with space-TESTONLY';
+    const jsonForm = JSON.stringify(odd).slice(1, -1);
+    h.sandbox.inject({
+      endpoint: "register",
+      fault: {
+        kind: "status",
+        status: 400,
+        rawBody: `{"status":"error","message":"bad ${jsonForm} / ${encodeURIComponent(odd)}"}`,
+      },
+    });
+    const failure = expectFailure(
+      await h.client.register(registerInput("/llm-models", "g1", { api_key: odd })),
+      "invalid",
+    );
+    expect(failure.message).toBe("bad [redacted] / [redacted]");
+    expect(h.logs.join("\n")).not.toContain("quoted");
   });
 
   it("a key echoed across the 200-character cut of a non-JSON body does not leak its start", async () => {

@@ -46,7 +46,10 @@ export interface TestBotOptions {
   /** Mark the bot as running in sandbox mode (context lines). */
   sandboxMode?: boolean;
   probe?: CreateAppOptions["probe"];
+  lookup?: CreateAppOptions["lookup"];
   drainMs?: number;
+  /** Web API call timeout (default 3000 ms, as in production), for tests where Slack answers slower. */
+  slackTimeoutMs?: number;
 }
 
 /** A bot built against the fakes but not started: the part HTTP and Socket Mode tests share. */
@@ -66,8 +69,9 @@ export interface BuildBotOptions {
   sandboxFile?: string;
   sandboxMode?: boolean;
   fake?: FakeSlack;
+  slackTimeoutMs?: number;
   /** Extra createApp options (budgets, probe, Socket Mode timings). */
-  app?: Partial<Pick<CreateAppOptions, "submitBudgetMs" | "probe" | "drainMs" | "socket">>;
+  app?: Partial<Pick<CreateAppOptions, "submitBudgetMs" | "probe" | "lookup" | "drainMs" | "socket">>;
 }
 
 export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixture> {
@@ -123,7 +127,14 @@ export async function buildBot(options: BuildBotOptions = {}): Promise<BotFixtur
     convai,
     sandbox: options.sandboxMode ?? false,
     identity: { botId: DEFAULTS.botId, botUserId: DEFAULTS.botUserId },
-    clientOptions: { retryConfig: { retries: 0 } },
+    clientOptions: {
+      retryConfig: { retries: 0 },
+      ...(options.slackTimeoutMs !== undefined ? { timeout: options.slackTimeoutMs } : {}),
+    },
+    // No test leaves 127.0.0.1: a name is "not found" unless the test injects its own answers.
+    lookup: async (hostname) => {
+      throw Object.assign(new Error(`no DNS in tests (${hostname})`), { code: "ENOTFOUND" });
+    },
     ...options.app,
   });
   return {
@@ -146,6 +157,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     app: {
       ...(options.submitBudgetMs !== undefined ? { submitBudgetMs: options.submitBudgetMs } : {}),
       ...(options.probe ? { probe: options.probe } : {}),
+      ...(options.lookup ? { lookup: options.lookup } : {}),
       ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
     },
   });

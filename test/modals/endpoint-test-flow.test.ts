@@ -781,3 +781,96 @@ describe("the key never appears in what the bot sent", () => {
     for (const form of keyForms(ECHOED)) expect(sent).not.toContain(form);
   });
 });
+
+// ---- the URL saved is the URL tested (issue 16 item 3) -----------------------------------------------------------
+
+describe("the URL saved is the URL tested", () => {
+  it("a …/v1/chat/completions/models paste is normalised once: the tested base is the saved base", async () => {
+    const b = await bot();
+    const llm = await fakeLlm();
+    llm.route("GET /v1/chat/completions/models", { status: 200, body: modelList(MODEL) });
+    llm.route("POST /v1/chat/completions/chat/completions", { status: 200, body: completion() });
+    const ack = await register(b, { base_url: llm.url("/v1/chat/completions/models") });
+    expect(ack.response_action).toBe("update");
+    expect(llm.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "GET /v1/chat/completions/models",
+      "POST /v1/chat/completions/chat/completions",
+    ]);
+    expect(registered(b).map((r) => r.body)).toEqual([
+      expect.objectContaining({ base_url: llm.url("/v1/chat/completions") }),
+    ]);
+  });
+
+  it("the parser's form is saved (scheme case, dot segments), as the endpoint test called it", async () => {
+    const b = await bot();
+    const llm = await fakeLlm();
+    const typed = llm.url("/v1/x/../").replace("http://", "HTTP://");
+    const ack = await register(b, { base_url: typed });
+    expect(ack.response_action).toBe("update");
+    expect(llm.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "GET /v1/models",
+      "POST /v1/chat/completions",
+    ]);
+    expect(registered(b).map((r) => r.body)).toEqual([expect.objectContaining({ base_url: llm.url() })]);
+  });
+
+  it("a backslash is refused: the parser would call another URL than the one typed", async () => {
+    const b = await bot();
+    const llm = await fakeLlm();
+    const ack = await register(b, { base_url: llm.url("").concat("\\v1") });
+    expect(onlyError(ack, "base_url")).toBe("Replace the backslashes (\\) with slashes (/)");
+    expect(llm.requests).toEqual([]);
+    expect(b.sandbox.requests).toEqual([]);
+  });
+
+  const resolvingTo = (address: string) => async (): Promise<Array<{ address: string; family: 4 | 6 }>> => [
+    { address, family: 4 },
+  ];
+
+  it("verify unchecked: a new host resolving to a private address is refused, Convai gets nothing", async () => {
+    const b = await bot({ env: { CONVAI_ALLOW_PRIVATE_URLS: "false" }, lookup: resolvingTo("10.1.2.3") });
+    const ack = await register(b, { base_url: "https://llm.acme.example/v1", verify: false });
+    expect(onlyError(ack, "base_url")).toBe(
+      "llm.acme.example resolves to 10.1.2.3; Convai's servers cannot reach private, loopback or link-local addresses",
+    );
+    expect(b.sandbox.requests).toEqual([]);
+  });
+
+  it("verify unchecked: a new host resolving to a public address is saved", async () => {
+    const b = await bot({ env: { CONVAI_ALLOW_PRIVATE_URLS: "false" }, lookup: resolvingTo("203.0.114.10") });
+    const ack = await register(b, { base_url: "https://llm.acme.example/v1", verify: false });
+    expect(ack.response_action).toBe("update");
+    expect(registered(b).map((r) => r.body)).toEqual([
+      expect.objectContaining({ base_url: "https://llm.acme.example/v1" }),
+    ]);
+  });
+
+  it("update of the base URL only (no key, so no endpoint test): a private answer is refused", async () => {
+    const b = await bot({
+      env: { CONVAI_ALLOW_PRIVATE_URLS: "false" },
+      lookup: resolvingTo("169.254.169.254"),
+    });
+    await b.sandbox.seed([
+      {
+        model_group_name: "acme-mistral",
+        model_name: "mistral-large",
+        display_name: "Acme Mistral",
+        base_url: "https://old.acme.example/v1",
+        is_uncensored: false,
+        api_key: "sk-seeded-OLD-0001",
+      },
+    ]);
+    const values = {
+      display_name: input.text("Acme Mistral"),
+      base_url: input.url("https://new.acme.example/v1"),
+      api_key: input.text(""),
+      is_uncensored: input.radio("keep"),
+      verify: input.checkbox([CHECKED_VALUE]),
+    };
+    const ack = await submit(b, UPDATE, values, updateMeta("acme-mistral"));
+    expect(onlyError(ack, "base_url")).toBe(
+      "new.acme.example resolves to 169.254.169.254; Convai's servers cannot reach private, loopback or link-local addresses",
+    );
+    expect(b.sandbox.requests.map((r) => r.path)).toEqual(["/llm-models/list"]);
+  });
+});

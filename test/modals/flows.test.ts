@@ -18,8 +18,10 @@ import {
   type TestBotOptions,
 } from "../helpers/bot.js";
 import {
+  appHomeOpened,
   input,
   sendCommand,
+  sendEvent,
   sendInteraction,
   stateValues,
   viewSubmission,
@@ -292,7 +294,10 @@ describe.each(PREFIXES)("register modal with %s", (prefix) => {
 
   it("accepts env:CONVAI_SECRET_* and sends the variable's value, never quoting it back", async () => {
     const secret = "sk-from-ENV-4242";
-    const b = await bot({ prefix, env: { CONVAI_SECRET_ACME: secret } });
+    const b = await bot({
+      prefix,
+      env: { CONVAI_SECRET_ACME: secret, CONVAI_SECRET_ACME_HOSTS: "*.acme.example" },
+    });
     const ack = await submit(
       b,
       CALLBACKS.register,
@@ -303,6 +308,50 @@ describe.each(PREFIXES)("register modal with %s", (prefix) => {
     const body = z.looseObject({ api_key: z.string() }).parse(changeRequests(b)[0]?.body);
     expect(body.api_key).toBe(secret);
     expect(everythingSent(b)).not.toContain(secret);
+  });
+
+  // Issue 16 item 1: a CONVAI_SECRET_* value goes only to the hosts its _HOSTS list names.
+  it.each([
+    ["a host the list does not name", "https://attacker.example/v1", /may not be sent to attacker\.example/],
+    ["a look-alike suffix", "https://evilacme.example/v1", /may not be sent to evilacme\.example/],
+  ])("env: secret with %s → error on api_key, no endpoint test, no Convai call", async (_, url, message) => {
+    const secret = "sk-from-ENV-4242";
+    let probed = 0;
+    const probe: ProbeFn = async () => {
+      probed += 1;
+      return { ok: true, steps: [], notes: [] };
+    };
+    const b = await bot({
+      prefix,
+      probe,
+      env: { CONVAI_SECRET_ACME: secret, CONVAI_SECRET_ACME_HOSTS: "*.acme.example" },
+    });
+    const ack = await submit(
+      b,
+      CALLBACKS.register,
+      registerValues(prefix, { api_key: "env:CONVAI_SECRET_ACME", base_url: url, verify: true }),
+      REGISTER_META,
+    );
+    expect(ack.response_action).toBe("errors");
+    expect(Object.keys(ack.errors ?? {})).toEqual(["api_key"]);
+    expect(ack.errors?.api_key).toMatch(message);
+    expect(ack.errors?.api_key).toContain("CONVAI_SECRET_ACME_HOSTS");
+    expect(probed).toBe(0);
+    expect(b.sandbox.requests).toHaveLength(0);
+    expect(everythingSent(b)).not.toContain(secret);
+  });
+
+  it("env: secret without a host list → refused, the error names the variable to set", async () => {
+    const b = await bot({ prefix, env: { CONVAI_SECRET_ACME: "sk-from-ENV-4242" } });
+    const ack = await submit(
+      b,
+      CALLBACKS.register,
+      registerValues(prefix, { api_key: "env:CONVAI_SECRET_ACME" }),
+      REGISTER_META,
+    );
+    expect(ack.response_action).toBe("errors");
+    expect(ack.errors?.api_key).toMatch(/set CONVAI_SECRET_ACME_HOSTS/);
+    expect(b.sandbox.requests).toHaveLength(0);
   });
 
   it("409 duplicate group name → error on model_group_name", async () => {
@@ -408,6 +457,35 @@ describe.each(PREFIXES)("update modal with %s", (prefix) => {
     // The model is shown; with /llm-models it is not editable.
     expect(textOf(view)).toContain(seeded.model_name);
     expect(JSON.stringify(view)).not.toContain(seeded.api_key);
+  });
+
+  it("update with an env: secret and no new base URL: the model's current host must be listed", async () => {
+    const b = await bot({
+      prefix,
+      env: { CONVAI_SECRET_ACME: "sk-from-ENV-4242", CONVAI_SECRET_ACME_HOSTS: "llm.acme.example" },
+    });
+    await b.sandbox.seed([seeded]);
+    const { view } = await openModal(b, "update acme-mistral");
+    const before = b.sandbox.requests.length;
+    const refused = await submit(
+      b,
+      CALLBACKS.update,
+      updateValues(prefix, { api_key: "env:CONVAI_SECRET_ACME" }),
+      view.private_metadata ?? "",
+    );
+    expect(refused.response_action).toBe("errors");
+    expect(refused.errors?.api_key).toMatch(/may not be sent to mistral\.acme\.example/);
+    expect(changeRequests(b)).toHaveLength(0);
+    // With a listed new base URL typed, the same secret goes through.
+    const ok = await submit(
+      b,
+      CALLBACKS.update,
+      updateValues(prefix, { api_key: "env:CONVAI_SECRET_ACME", base_url: "https://llm.acme.example/v1" }),
+      view.private_metadata ?? "",
+    );
+    expect(ok.response_action).toBe("update");
+    expect(changeRequests(b).map((r) => r.path)).toEqual([`${prefix}/update`]);
+    expect(b.sandbox.requests.length).toBeGreaterThan(before);
   });
 
   it("a blank api_key keeps the key and only changed fields are sent", async () => {
@@ -790,5 +868,46 @@ describe("slower than the 3-second window", () => {
     const outcome = await followUp(b);
     expect(outcome.title.text).toBe("Model deregistered");
     expect(b.sandbox.models()).toEqual([]);
+  });
+});
+
+// Issue 16 item 4: a base URL's query string (it may carry a key) is never shown in Slack.
+describe("a base URL's query string is shown as ?…", () => {
+  it("in the outcome, the notification's facts and before → after, the list and the Home", async () => {
+    const OLD_Q = "OLDQUERY-secret-1";
+    const NEW_Q = "NEWQUERY-secret-2";
+    const b = await bot({ env: { CONVAI_NOTIFY_CHANNEL: "C0NOTIFY" } });
+    await b.sandbox.seed([
+      { ...seeded, base_url: `https://mistral.acme.example/v1?api-version=1&key=${OLD_Q}` },
+    ]);
+    const { view } = await openModal(b, "update acme-mistral");
+    const ack = await submit(
+      b,
+      CALLBACKS.update,
+      updateValues("/llm-models", { base_url: `https://mistral.acme.example/v2?key=${NEW_Q}` }),
+      view.private_metadata ?? "",
+    );
+    expect(ack.response_action).toBe("update");
+    // Sent in full to Convai, where it is used.
+    expect(JSON.stringify(changeRequests(b)[0]?.body)).toContain(NEW_Q);
+    const outcome = textOf(parseView(ack.view));
+    expect(outcome).toContain("`https://mistral.acme.example/v1?…` → `https://mistral.acme.example/v2?…`");
+    const notice = await b.fake.waitFor("chat.postMessage", (c) => c.args.channel === "C0NOTIFY");
+    expect(JSON.stringify(notice.args)).toContain("https://mistral.acme.example/v2?…");
+    const { reply } = await command(b, "list");
+    const listed = await reply();
+    await sendEvent(b.url, appHomeOpened({ userId: MANAGER }));
+    const home = await b.fake.waitFor("views.publish", (c) =>
+      JSON.stringify(c.args).includes("acme-mistral"),
+    );
+    for (const shown of [
+      outcome,
+      JSON.stringify(notice.args),
+      JSON.stringify(listed),
+      JSON.stringify(home.args),
+    ]) {
+      expect(shown).not.toContain(OLD_Q);
+      expect(shown).not.toContain(NEW_Q);
+    }
   });
 });

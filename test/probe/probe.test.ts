@@ -180,6 +180,8 @@ describe("normaliseBaseUrl", () => {
       "https://x.openai.azure.com/openai/deployments/gpt4o",
       "https://x.openai.azure.com/openai/deployments/gpt4o",
     ],
+    ["HTTPS://API.Example.com:443/v1/./x/../", "https://api.example.com/v1"],
+    ["https://api.example.com/v1/chat/completions/models", "https://api.example.com/v1/chat/completions"],
   ])("%j → %j", (raw, expected) => {
     expect(normaliseBaseUrl(raw)).toBe(expected);
   });
@@ -209,14 +211,13 @@ describe("probeEndpoint: answers", () => {
     });
   });
 
-  it("accepts a pasted /chat/completions URL and probes its base", async () => {
-    const result = await probe({ baseUrl: ` ${server.base}/v1/chat/completions/ ` });
-    expectOk(result);
-    expect(server.seen.map((s) => s.path)).toEqual(["/v1/models", "/v1/chat/completions"]);
+  it("probes the base it is given, never normalised a second time (the caller saves that same URL)", async () => {
+    await probe({ baseUrl: ` ${server.base}/v1/chat/completions ` });
+    expect(server.seen.map((s) => s.path)[0]).toBe("/v1/chat/completions/models");
   });
 
   it("keeps a query string on both requests but leaves it out of the step URLs", async () => {
-    const result = await probe({ baseUrl: `${server.base}/v1/chat/completions?api-version=2024-10-21` });
+    const result = await probe({ baseUrl: `${server.base}/v1?api-version=2024-10-21` });
     expectOk(result);
     expect(server.seen.map((s) => `${s.path}${s.query}`)).toEqual([
       "/v1/models?api-version=2024-10-21",
@@ -575,7 +576,7 @@ describe("probeEndpoint: the key never leaks", () => {
     );
     const message = expectFailure(await probe({ apiKey: "tok" }), "model_name");
     expect(message).toBe(
-      `the endpoint rejected a test chat request for the model "${MODEL}" (400): max_[redacted]ens rejected for key [redacted]`,
+      `the endpoint rejected a test chat request for the model "${MODEL}" (400): max_tokens rejected for key [redacted]`,
     );
   });
 

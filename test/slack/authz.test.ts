@@ -49,7 +49,12 @@ interface Setup {
   clock: { now: number };
 }
 
-function setup(config: { managers?: string[]; managerGroup?: string; allowedTeams?: string[] }): Setup {
+function setup(config: {
+  managers?: string[];
+  managerGroup?: string;
+  allowedTeams?: string[];
+  authzCacheSeconds?: number;
+}): Setup {
   const logs: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -66,6 +71,7 @@ function setup(config: { managers?: string[]; managerGroup?: string; allowedTeam
       managers: config.managers ?? [],
       allowedTeams: config.allowedTeams ?? [],
       ...(config.managerGroup ? { managerGroup: config.managerGroup } : {}),
+      ...(config.authzCacheSeconds !== undefined ? { authzCacheSeconds: config.authzCacheSeconds } : {}),
     },
     client,
     logger: createLogger({ level: "debug", destination }),
@@ -120,6 +126,15 @@ describe("CONVAI_MANAGER_GROUP", () => {
     clock.now += 2 * MINUTE;
     expect((await authz.canManage(GROUPIE)).ok).toBe(false);
     expect((await authz.canManage(PLAIN)).ok).toBe(true);
+    expect(calls("usergroups.users.list")).toBe(2);
+  });
+
+  it("CONVAI_AUTHZ_CACHE_SECONDS shortens how long a removed member keeps rights", async () => {
+    const { authz, clock } = setup({ managerGroup: GROUP, authzCacheSeconds: 30 });
+    expect((await authz.canManage(GROUPIE)).ok).toBe(true);
+    fake.usergroups.set(GROUP, [PLAIN]);
+    clock.now += 31_000;
+    expect((await authz.canManage(GROUPIE)).ok).toBe(false);
     expect(calls("usergroups.users.list")).toBe(2);
   });
 

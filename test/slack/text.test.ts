@@ -121,3 +121,16 @@ describe("LIMITS", () => {
     });
   });
 });
+
+describe("cuts never split an emoji (issue 16 item 6)", () => {
+  it("truncate keeps a ZWJ family or a flag whole, or drops it whole", async () => {
+    const { truncate, cutGraphemes } = await import("../../src/slack/text.js");
+    const family = "👨‍👩‍👧"; // 5 code points
+    expect(truncate(`ab${family}cd`, 5)).toBe("ab…");
+    expect(truncate(`ab${family}cd`, 8)).toBe(`ab${family}…`);
+    expect(truncate("ab🇫🇷cd", 4)).toBe("ab…");
+    expect(cutGraphemes("x😀", 1)).toBe("x");
+    expect(cutGraphemes("😀", 1)).toBe("😀");
+    expect(cutGraphemes(family, 2)).toBe("👨‍");
+  });
+});

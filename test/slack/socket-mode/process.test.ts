@@ -53,6 +53,8 @@ async function startBot(preloads: string[] = []): Promise<Running> {
       CONVAI_API_KEY: "convai-proc-key",
       CONVAI_API_URL: convaiUrl,
       CONVAI_MANAGERS: MANAGER,
+      // A child process takes no injected DNS: this keeps the new base URL unresolved (no network in tests).
+      CONVAI_ALLOW_PRIVATE_URLS: "true",
       CONVAI_SANDBOX_FILE: join(tmpdir(), `sock-proc-${process.pid}-${Date.now()}.json`),
     },
     preloads,
