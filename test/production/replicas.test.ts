@@ -131,6 +131,8 @@ function haproxyConfig(front: number, stats: number): string {
     "  timeout connect 1s",
     "  timeout client 30s",
     "  timeout server 30s",
+    // A loaded CI machine can make one check of a healthy replica slow: one miss must not take it out.
+    "  timeout check 2s",
     // No retries: a lost request must not be hidden by the load balancer trying it again elsewhere. With
     // SHUTDOWN_GRACE_MS=0 this loses about 1 command in 100 during the restart (connection refused, or the
     // stopping replica's 503 on a reused connection); with the default grace, none.
@@ -146,7 +148,7 @@ function haproxyConfig(front: number, stats: number): string {
     "  balance roundrobin",
     "  option httpchk GET /healthz",
     "  http-check expect status 200",
-    `  default-server inter ${CHECK_MS}ms fastinter ${CHECK_MS}ms downinter ${CHECK_MS}ms fall 1 rise 2`,
+    `  default-server inter ${CHECK_MS}ms fastinter ${CHECK_MS}ms downinter ${CHECK_MS}ms fall 2 rise 2`,
     ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.port} check`),
     "",
   ].join("\n");
