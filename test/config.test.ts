@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Config, LOG_LEVELS, loadConfig, SECRET_ENV_PREFIX } from "../src/config.js";
+import { type Config, LOG_LEVELS, loadConfig, parseDuration, SECRET_ENV_PREFIX } from "../src/config.js";
 import { API_PREFIXES } from "../src/convai/types.js";
 
 type Env = Record<string, string | undefined>;
@@ -464,6 +464,8 @@ describe("approval variables (SPEC §13)", () => {
     expect(configOf({ ...ON, CONVAI_APPROVAL_TTL: "90m" }).approval?.ttlMs).toBe(5_400_000);
     expect(configOf({ ...ON, CONVAI_APPROVAL_TTL: "7d" }).approval?.ttlMs).toBe(7 * 86_400_000);
     expect(configOf({ ...ON, CONVAI_APPROVAL_TTL: " " }).approval?.ttlMs).toBe(86_400_000);
+    expect(parseDuration("120s")).toBe(120_000);
+    expect(parseDuration("x")).toBeUndefined();
   });
 
   it.each(["0", "59", "soon", "-5", "31d", "1.5h"])("CONVAI_APPROVAL_TTL=%s is refused", (value) => {
