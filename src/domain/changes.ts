@@ -13,6 +13,7 @@ import {
   type Action,
   type Actor,
   ambiguousCause,
+  type ChangeOptions,
   type ChangeOutcome,
   type ChangeRecord,
   describeFailure,
@@ -45,6 +46,7 @@ interface Job {
   group: string;
   fields: readonly string[];
   started: number;
+  approver?: Actor | undefined;
 }
 
 /**
@@ -58,7 +60,7 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
     get: (group) => lookup(ctx.convai, group),
     register: (actor, input, opts) => register(ctx, actor, input, opts),
     update: (actor, group, request, opts) => update(ctx, actor, group, request, opts),
-    deregister: (actor, group) => deregister(ctx, actor, group),
+    deregister: (actor, group, opts) => deregister(ctx, actor, group, opts?.approver),
   };
 }
 
@@ -66,12 +68,12 @@ async function register(
   ctx: Ctx,
   actor: Actor,
   typed: RegisterInput,
-  opts: { verify: boolean },
+  opts: ChangeOptions,
 ): Promise<ChangeOutcome> {
   // Convai stores the URL the endpoint test calls: a pasted /chat/completions or trailing / is dropped.
   const input: RegisterInput =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
-  const job = start("register", actor, input.model_group_name, Object.keys(input));
+  const job = start("register", actor, input.model_group_name, Object.keys(input), opts.approver);
   const probe = await runProbe(ctx, opts.verify, {
     baseUrl: input.base_url ?? DEFAULT_BASE_URL,
     apiKey: input.api_key,
@@ -107,13 +109,17 @@ async function update(
   actor: Actor,
   group: string,
   typed: UpdateRequest,
-  opts: { verify: boolean },
+  opts: ChangeOptions,
 ): Promise<ChangeOutcome> {
   const request: UpdateRequest =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
   const current = await lookup(ctx.convai, group);
   if (!current.ok) {
-    audit(ctx, start("update", actor, group, Object.keys(request)), `failed: ${current.reason}`);
+    audit(
+      ctx,
+      start("update", actor, group, Object.keys(request), opts.approver),
+      `failed: ${current.reason}`,
+    );
     return { ok: false, reason: "failed", message: current.message };
   }
   const before = current.model;
@@ -123,6 +129,7 @@ async function update(
     actor,
     group,
     changes.map((c) => c.field),
+    opts.approver,
   );
   if (changes.length === 0) {
     audit(ctx, job, "refused: nothing to change");
@@ -160,8 +167,8 @@ async function update(
   });
 }
 
-async function deregister(ctx: Ctx, actor: Actor, group: string): Promise<ChangeOutcome> {
-  const job = start("deregister", actor, group, []);
+async function deregister(ctx: Ctx, actor: Actor, group: string, approver?: Actor): Promise<ChangeOutcome> {
+  const job = start("deregister", actor, group, [], approver);
   const current = await lookup(ctx.convai, group);
   if (!current.ok) {
     audit(ctx, job, `failed: ${current.reason}`);
@@ -216,13 +223,20 @@ export function diffUpdate(
   return { input, changes };
 }
 
-function start(action: Action, actor: Actor, group: string, fields: readonly string[]): Job {
+function start(
+  action: Action,
+  actor: Actor,
+  group: string,
+  fields: readonly string[],
+  approver?: Actor,
+): Job {
   return {
     action,
     actor,
     group,
     fields: fields.filter((f) => f !== "model_group_name"),
     started: Date.now(),
+    ...(approver ? { approver } : {}),
   };
 }
 
@@ -233,6 +247,7 @@ function audit(ctx: Ctx, job: Job, outcome: string, transactionID?: string): voi
       action: job.action,
       actor: job.actor.userId,
       team: job.actor.teamId,
+      approver: job.approver?.userId,
       group: job.group,
       fields: job.fields,
       outcome,
@@ -425,6 +440,7 @@ async function finish(
     changes: data.changes,
     ...(shown ? { model: shown } : {}),
     ...tx(data.transactionID),
+    ...(job.approver ? { approver: job.approver } : {}),
   };
   const notified = await ctx.notify(record);
   return {

@@ -40,6 +40,14 @@ export interface ChangeRecord {
   model?: ConvaiModel;
   changes: FieldChange[];
   transactionID?: string;
+  /** The manager who approved the change, when approvals are on (SPEC §13). */
+  approver?: Actor;
+}
+
+/** Options of one change; `approver` is set when an approved request is applied (SPEC §13). */
+export interface ChangeOptions {
+  verify: boolean;
+  approver?: Actor | undefined;
 }
 
 /** Posts one announcement: a model change, or characters moved between models. */
@@ -85,14 +93,9 @@ export interface UpdateRequest {
 export interface LlmService {
   list(): Promise<ConvaiResult<ConvaiModel[]>>;
   get(group: string): Promise<LookupOutcome>;
-  register(actor: Actor, input: RegisterInput, opts: { verify: boolean }): Promise<ChangeOutcome>;
-  update(
-    actor: Actor,
-    group: string,
-    request: UpdateRequest,
-    opts: { verify: boolean },
-  ): Promise<ChangeOutcome>;
-  deregister(actor: Actor, group: string): Promise<ChangeOutcome>;
+  register(actor: Actor, input: RegisterInput, opts: ChangeOptions): Promise<ChangeOutcome>;
+  update(actor: Actor, group: string, request: UpdateRequest, opts: ChangeOptions): Promise<ChangeOutcome>;
+  deregister(actor: Actor, group: string, opts?: { approver?: Actor | undefined }): Promise<ChangeOutcome>;
 }
 
 /** Plain-words description of a Convai failure, with what to do next. */
