@@ -44,9 +44,11 @@ async function onRegister(deps: Deps, { ack, body, view, client }: Args): Promis
   const prefill = registerPrefill(form.input, form.verify);
   await settle({
     ...{ deps, client, kind: "register", actor: ctx.actor, view, ack, arrived },
-    work: deps.service
-      .register(ctx.actor, form.input, { verify: form.verify })
-      .then((o) => presentChange(deps, o)),
+    work: deps.approvals
+      ? deps.approvals.request(ctx.actor, { kind: "register", input: form.input, verify: form.verify })
+      : deps.service
+          .register(ctx.actor, form.input, { verify: form.verify })
+          .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) =>
       withBanner(registerModal(deps.view, prefill, errors, view.private_metadata), banner),
   });
@@ -63,9 +65,16 @@ async function onUpdate(deps: Deps, { ack, body, view, client }: Args): Promise<
   const prefill = updatePrefill(form.fields, form.verify);
   await settle({
     ...{ deps, client, kind: "update", actor: ctx.actor, view, ack, arrived },
-    work: deps.service
-      .update(ctx.actor, group, form.fields, { verify: form.verify })
-      .then((o) => presentChange(deps, o)),
+    work: deps.approvals
+      ? deps.approvals.request(ctx.actor, {
+          kind: "update",
+          group,
+          request: form.fields,
+          verify: form.verify,
+        })
+      : deps.service
+          .update(ctx.actor, group, form.fields, { verify: form.verify })
+          .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) => {
       // The form shows the model's current values, so it needs a fresh read to be rebuilt.
       const found = await deps.service.get(group);
@@ -86,7 +95,10 @@ async function onDeregister(deps: Deps, { ack, body, view, client }: Args): Prom
   const moveTo = readMoveTo(view.state?.values);
   await settle({
     ...{ deps, client, kind: "deregister", actor: ctx.actor, view, ack, arrived },
-    work: deps.characters.deregister(ctx.actor, { group, moveTo }).then((o) => presentDeregister(deps, o)),
+    // With approvals on, the deregister itself is requested; moving characters first is not yet a request kind.
+    work: deps.approvals
+      ? deps.approvals.request(ctx.actor, { kind: "deregister", group })
+      : deps.characters.deregister(ctx.actor, { group, moveTo }).then((o) => presentDeregister(deps, o)),
     restore: async (errors, banner) =>
       withBanner(await deregisterView(deps, group, view.private_metadata, errors), banner),
   });
