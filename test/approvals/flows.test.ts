@@ -112,14 +112,14 @@ async function press(
     }),
   );
   expect(res.status).toBe(200);
-  const call = await b.fake.waitFor(
-    "chat.postEphemeral",
-    () => b.fake.callsTo("chat.postEphemeral").length > before,
-    8000,
-  );
-  const last = b.fake.callsTo("chat.postEphemeral").at(-1) ?? call;
-  expect(last.args.user).toBe(userId);
-  return String(last.args.text);
+  // The answer to this press: the first ephemeral to this user after it (presses may overlap).
+  const mine = () =>
+    b.fake
+      .callsTo("chat.postEphemeral")
+      .slice(before)
+      .find((c) => c.args.user === userId);
+  await b.fake.waitFor("chat.postEphemeral", () => mine() !== undefined, 8000);
+  return String(mine()?.args.text);
 }
 
 const stateOf = (b: TestBot, ts: string) =>
@@ -330,6 +330,30 @@ describe("approval requests", () => {
     ]);
     expect(await press(b, stored.ts, meta.request_id)).toContain("Already applied");
     expect(mutations(b)).toHaveLength(0);
+  });
+
+  it("reports a register that meets another replica's (409) as already applied, never as a failure", async () => {
+    const b = await bot();
+    const { stored, meta } = await requestRegister(b);
+    b.sandbox.inject({
+      endpoint: "register",
+      fault: { kind: "status", status: 409, body: { error: "model_group_name acme-llama already exists" } },
+    });
+    expect(await press(b, stored.ts, meta.request_id)).toContain("Already applied");
+    expect(mutations(b)).toHaveLength(1);
+    expect(stateOf(b, stored.ts)).toMatchObject({ state: "approved", decided_by: SECOND });
+  });
+
+  it("answers a second press while the first is being applied, and applies once", async () => {
+    const b = await bot();
+    const { stored, meta } = await requestRegister(b);
+    b.sandbox.inject({ endpoint: "register", fault: { kind: "delay", ms: 600 } });
+    const first = press(b, stored.ts, meta.request_id);
+    await b.fake.waitFor("chat.update", (c) => JSON.stringify(c.args.metadata).includes('"applying"'));
+    const second = await press(b, stored.ts, meta.request_id, { userId: MANAGER });
+    expect(second).toContain(`is being applied by <@${SECOND}>`);
+    expect(await first).toMatch(/^Applied/);
+    expect(mutations(b)).toHaveLength(1);
   });
 
   it("says when the model changed since the request, and applies nothing", async () => {
