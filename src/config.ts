@@ -41,6 +41,8 @@ export interface Config {
   secrets: ReadonlyMap<string, string>;
   /** CONVAI_SECRET_<NAME>_HOSTS, keyed by the secret's name: the hosts it may be sent to. */
   secretHosts: ReadonlyMap<string, readonly string[]>;
+  /** Four-eyes approval (SPEC §13); absent when CONVAI_REQUIRE_APPROVAL is off. */
+  approval?: { secret: string; ttlMs: number };
 }
 
 /**
@@ -109,7 +111,33 @@ const int = (min: number, max: number, fallback: number) =>
   );
 
 /** Secret variables: their values never appear in a message, only their names. */
-const SECRET_VARS = new Set(["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "CONVAI_API_KEY"]);
+const SECRET_VARS = new Set([
+  "SLACK_BOT_TOKEN",
+  "SLACK_SIGNING_SECRET",
+  "SLACK_APP_TOKEN",
+  "CONVAI_API_KEY",
+  "CONVAI_APPROVAL_SECRET",
+]);
+
+/** CONVAI_APPROVAL_TTL: whole seconds ("86400") or a number with s, m, h or d ("24h"); 1 minute to 30 days. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(text.trim().toLowerCase());
+  if (!m) return undefined;
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] ?? "s"] ?? 1;
+  return Number(m[1]) * unit * 1000;
+}
+export const DEFAULT_APPROVAL_TTL_MS = 24 * 3600 * 1000;
+const duration = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined ? DEFAULT_APPROVAL_TTL_MS : parseDuration(v)))
+    .refine((ms) => ms !== undefined && ms >= 60_000 && ms <= 30 * 86_400_000, {
+      message:
+        'must be a duration from 1 minute to 30 days, in seconds ("86400") or with a unit ("24h", "90m", "7d")',
+    }),
+);
 
 const envSchema = z.object({
   SLACK_BOT_TOKEN: z
@@ -154,6 +182,10 @@ const envSchema = z.object({
     z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
   ),
   LOG_PRETTY: bool(false),
+  CONVAI_REQUIRE_APPROVAL: bool(false),
+  // The AES-256-GCM key of the sealed approval requests is derived from it with HKDF (SPEC §13).
+  CONVAI_APPROVAL_SECRET: opt(z.string().min(32, { message: "must be at least 32 characters" })),
+  CONVAI_APPROVAL_TTL: duration,
 });
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -184,6 +216,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     );
   }
   const { secrets, secretHosts } = readSecrets(env, errors);
+  if (parsed.success && parsed.data.CONVAI_REQUIRE_APPROVAL) {
+    if (!parsed.data.CONVAI_APPROVAL_SECRET)
+      errors.push(
+        "CONVAI_APPROVAL_SECRET is required when CONVAI_REQUIRE_APPROVAL is on: set a random string of at least 32 characters, the same on every replica",
+      );
+    if (!parsed.data.CONVAI_NOTIFY_CHANNEL)
+      errors.push(
+        "CONVAI_NOTIFY_CHANNEL is required when CONVAI_REQUIRE_APPROVAL is on: approval requests are posted there",
+      );
+  }
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
 
@@ -217,6 +259,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logPretty: e.LOG_PRETTY,
     secrets,
     secretHosts,
+    ...(e.CONVAI_REQUIRE_APPROVAL && e.CONVAI_APPROVAL_SECRET
+      ? {
+          approval: {
+            secret: e.CONVAI_APPROVAL_SECRET,
+            ttlMs: e.CONVAI_APPROVAL_TTL ?? DEFAULT_APPROVAL_TTL_MS,
+          },
+        }
+      : {}),
   };
   return { ok: true, config };
 }

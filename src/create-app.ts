@@ -1,6 +1,7 @@
 import { App } from "@slack/bolt";
 import type { WebClientOptions } from "@slack/web-api";
 import { registerActions } from "./actions/listeners.js";
+import { registerApprovalActions } from "./approvals/listeners.js";
 import { registerCommands } from "./commands/listeners.js";
 import type { Config } from "./config.js";
 import type { ConvaiClient } from "./convai/types.js";
@@ -98,6 +99,7 @@ export function createApp(options: CreateAppOptions): BotApp {
   registerCommands(app, deps);
   registerModalHandlers(app, deps);
   registerActions(app, deps);
+  registerApprovalActions(app, deps);
   home = registerHome(app, deps);
   registerFallbacks(app, deps);
 

@@ -1,4 +1,5 @@
 import type { WebClient } from "@slack/web-api";
+import { type Approvals, createApprovals } from "./approvals/requests.js";
 import type { Config } from "./config.js";
 import { coalesceReads } from "./convai/coalesce.js";
 import type { ConvaiClient } from "./convai/types.js";
@@ -30,6 +31,8 @@ export interface Deps {
   submitBudgetMs: number;
   /** Called after every change made through the bot (App Home republish). */
   onChange: (actor: Actor) => Promise<void>;
+  /** Set when CONVAI_REQUIRE_APPROVAL is on: changes become requests (SPEC §13). */
+  approvals?: Approvals;
 }
 
 /** The services behind the listeners, each given what it needs and nothing more. */
@@ -61,7 +64,24 @@ export function createDeps(options: {
       resolvePublicAddress(hostname, { allowPrivate: config.allowPrivateUrls, ...lookup }),
     logger,
   });
+  const approvals =
+    config.approval && config.notifyChannel
+      ? createApprovals({
+          client,
+          channel: config.notifyChannel,
+          service,
+          authz: createAuthorizer({ config, client, logger }),
+          probe: options.probe ?? probeEndpoint,
+          allowPrivateUrls: config.allowPrivateUrls,
+          secretHosts: config.secretHosts,
+          sandbox,
+          logger,
+          secret: config.approval.secret,
+          ttlMs: config.approval.ttlMs,
+        })
+      : undefined;
   return {
+    ...(approvals ? { approvals } : {}),
     config,
     logger,
     service,

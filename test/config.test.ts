@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Config, LOG_LEVELS, loadConfig, SECRET_ENV_PREFIX } from "../src/config.js";
+import { type Config, LOG_LEVELS, loadConfig, parseDuration, SECRET_ENV_PREFIX } from "../src/config.js";
 import { API_PREFIXES } from "../src/convai/types.js";
 
 type Env = Record<string, string | undefined>;
@@ -481,5 +481,63 @@ describe("error reporting", () => {
       expect(line.split(/\W+/)).not.toContain(value);
       expect(line.length).toBeGreaterThan(10);
     }
+  });
+});
+
+describe("approval variables (SPEC §13)", () => {
+  const SECRET = "APPROVALSECRETk3j4h5g6f7d8s9a0q1w2e3r4";
+  const ON: Env = {
+    ...HTTP_ENV,
+    CONVAI_REQUIRE_APPROVAL: "true",
+    CONVAI_APPROVAL_SECRET: SECRET,
+    CONVAI_NOTIFY_CHANNEL: "C0CHANGES",
+  };
+
+  it("is off by default, and off leaves no approval settings", () => {
+    expect(configOf(HTTP_ENV).approval).toBeUndefined();
+    // A secret alone does not turn approvals on.
+    expect(configOf({ ...HTTP_ENV, CONVAI_APPROVAL_SECRET: SECRET }).approval).toBeUndefined();
+    expect(configOf({ ...ON, CONVAI_REQUIRE_APPROVAL: "false" }).approval).toBeUndefined();
+  });
+
+  it("on: the secret and a TTL of 24 hours by default", () => {
+    expect(configOf(ON).approval).toStrictEqual({ secret: SECRET, ttlMs: 86_400_000 });
+  });
+
+  it("CONVAI_APPROVAL_TTL takes seconds, or a unit", () => {
+    expect(configOf({ ...ON, CONVAI_APPROVAL_TTL: "3600" }).approval?.ttlMs).toBe(3_600_000);
+    expect(configOf({ ...ON, CONVAI_APPROVAL_TTL: "90m" }).approval?.ttlMs).toBe(5_400_000);
+    expect(configOf({ ...ON, CONVAI_APPROVAL_TTL: "7d" }).approval?.ttlMs).toBe(7 * 86_400_000);
+    expect(configOf({ ...ON, CONVAI_APPROVAL_TTL: " " }).approval?.ttlMs).toBe(86_400_000);
+    expect(parseDuration("120s")).toBe(120_000);
+    expect(parseDuration("x")).toBeUndefined();
+  });
+
+  it.each(["0", "59", "soon", "-5", "31d", "1.5h"])("CONVAI_APPROVAL_TTL=%s is refused", (value) => {
+    expect(oneErrorFor({ ...ON, CONVAI_APPROVAL_TTL: value }, "CONVAI_APPROVAL_TTL")).toMatch(
+      /1 minute to 30 days/,
+    );
+  });
+
+  it("on without a secret names CONVAI_APPROVAL_SECRET", () => {
+    const line = oneErrorFor({ ...ON, CONVAI_APPROVAL_SECRET: undefined }, "CONVAI_APPROVAL_SECRET");
+    expect(line).toMatch(/required when CONVAI_REQUIRE_APPROVAL is on/);
+  });
+
+  it("a secret under 32 characters is refused without printing it", () => {
+    const short = "SHORTAPPROVALSECRETx1y2z3";
+    const line = oneErrorFor({ ...ON, CONVAI_APPROVAL_SECRET: short }, "CONVAI_APPROVAL_SECRET");
+    expect(line).toMatch(/at least 32 characters/);
+    expect(line).not.toContain(short);
+  });
+
+  it("on without CONVAI_NOTIFY_CHANNEL is a start-up error naming it", () => {
+    const line = oneErrorFor({ ...ON, CONVAI_NOTIFY_CHANNEL: undefined }, "CONVAI_NOTIFY_CHANNEL");
+    expect(line).toMatch(/required when CONVAI_REQUIRE_APPROVAL is on/);
+  });
+
+  it("the secret never appears in any error line", () => {
+    const errors = errorsOf({ ...ON, CONVAI_NOTIFY_CHANNEL: undefined, SLACK_BOT_TOKEN: "nope" });
+    expect(errors.join("\n")).not.toContain(SECRET);
   });
 });

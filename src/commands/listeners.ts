@@ -2,6 +2,8 @@ import type { App, BlockAction, RespondArguments, RespondFn } from "@slack/bolt"
 import { z } from "zod";
 import type { Deps } from "../deps.js";
 import { describeFailure } from "../domain/outcome.js";
+import { readHistory } from "../history/read.js";
+import { historyMessage } from "../history/ui.js";
 import { openChangeModal } from "../modals/open.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { plainMessage, type Reply } from "../slack/blocks.js";
@@ -57,6 +59,15 @@ export function registerCommands(app: App, deps: Deps): void {
             })
           : plainMessage(ctx, `:x: Could not list the custom LLMs. ${escapeMrkdwn(describeFailure(models))}`);
         return send(respond, reply, log);
+      }
+      case "history": {
+        // Read-only, so anyone may ask (SPEC §13).
+        await ack();
+        const channel = deps.config.notifyChannel;
+        const result = await readHistory(client, channel, { group: parsed.group });
+        if (!result.ok && result.code !== "no_channel")
+          log().warn({ error: result.code }, "Could not read the change history from CONVAI_NOTIFY_CHANNEL.");
+        return send(respond, historyMessage(ctx, result, { group: parsed.group, channel }), log);
       }
       case "characters": {
         await ack();

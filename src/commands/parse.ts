@@ -8,6 +8,7 @@ export const SUBCOMMANDS = [
   "deregister",
   "characters",
   "assign",
+  "history",
 ] as const;
 export type Subcommand = (typeof SUBCOMMANDS)[number];
 
@@ -19,6 +20,7 @@ export type ParsedCommand =
   | { kind: "deregister"; group: string }
   | { kind: "characters"; filter?: string }
   | { kind: "assign"; group: string }
+  | { kind: "history"; group?: string }
   | { kind: "missing_group"; sub: "update" | "deregister" | "assign" }
   | { kind: "unknown"; input: string; suggestion?: Subcommand };
 
@@ -35,6 +37,8 @@ const ALIASES: Record<string, Subcommand> = {
   unregister: "deregister",
   chars: "characters",
   character: "characters",
+  log: "history",
+  changes: "history",
 };
 
 function isSubcommand(word: string): word is Subcommand {
@@ -61,6 +65,8 @@ export function parseCommand(text: string | undefined): ParsedCommand {
       return arg ? { kind: "register", group: firstToken(arg) } : { kind: "register" };
     case "characters":
       return arg ? { kind: "characters", filter: arg } : { kind: "characters" };
+    case "history":
+      return arg ? { kind: "history", group: firstToken(arg) } : { kind: "history" };
     case "update":
     case "deregister":
     case "assign":

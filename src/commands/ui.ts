@@ -29,6 +29,7 @@ export function usageLines(command: string): string[] {
     `\`${command} deregister <group>\`: remove a model, moving its characters to another model first (managers)`,
     `\`${command} characters [filter]\`: the characters and the model each one uses (filter: part of a name or model)`,
     `\`${command} assign <group>\`: put characters on a custom LLM (managers)`,
+    `\`${command} history [group]\`: the latest changes, who made them and when`,
     `\`${command} help\`: this message`,
   ].map(escapeMrkdwn);
 }

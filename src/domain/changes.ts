@@ -53,6 +53,7 @@ interface Job {
   group: string;
   fields: readonly string[];
   started: number;
+  approver?: Actor | undefined;
 }
 
 /**
@@ -66,7 +67,7 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
     get: (group) => lookup(ctx.convai, group),
     register: (actor, input, opts) => register(ctx, actor, input, opts),
     update: (actor, group, request, opts) => update(ctx, actor, group, request, opts),
-    deregister: (actor, group) => deregister(ctx, actor, group),
+    deregister: (actor, group, opts) => deregister(ctx, actor, group, opts?.approver),
   };
 }
 
@@ -79,7 +80,7 @@ async function register(
   // Convai stores the URL the endpoint test calls: a pasted /chat/completions or trailing / is dropped.
   const input: RegisterInput =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
-  const job = start("register", actor, input.model_group_name, Object.keys(input));
+  const job = start("register", actor, input.model_group_name, Object.keys(input), opts.approver);
   const unbound = keyBinding(ctx, job, opts.keyRef, input.base_url ?? DEFAULT_BASE_URL);
   if (unbound) return unbound;
   const probe = await runProbe(ctx, opts.verify, {
@@ -123,7 +124,11 @@ async function update(
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
   const current = await lookup(ctx.convai, group);
   if (!current.ok) {
-    audit(ctx, start("update", actor, group, Object.keys(request)), `failed: ${current.reason}`);
+    audit(
+      ctx,
+      start("update", actor, group, Object.keys(request), opts.approver),
+      `failed: ${current.reason}`,
+    );
     return { ok: false, reason: "failed", message: current.message };
   }
   const before = current.model;
@@ -133,6 +138,7 @@ async function update(
     actor,
     group,
     changes.map((c) => c.field),
+    opts.approver,
   );
   if (changes.length === 0) {
     audit(ctx, job, "refused: nothing to change");
@@ -173,8 +179,8 @@ async function update(
   });
 }
 
-async function deregister(ctx: Ctx, actor: Actor, group: string): Promise<ChangeOutcome> {
-  const job = start("deregister", actor, group, []);
+async function deregister(ctx: Ctx, actor: Actor, group: string, approver?: Actor): Promise<ChangeOutcome> {
+  const job = start("deregister", actor, group, [], approver);
   const current = await lookup(ctx.convai, group);
   if (!current.ok) {
     audit(ctx, job, `failed: ${current.reason}`);
@@ -229,13 +235,20 @@ export function diffUpdate(
   return { input, changes };
 }
 
-function start(action: Action, actor: Actor, group: string, fields: readonly string[]): Job {
+function start(
+  action: Action,
+  actor: Actor,
+  group: string,
+  fields: readonly string[],
+  approver?: Actor,
+): Job {
   return {
     action,
     actor,
     group,
     fields: fields.filter((f) => f !== "model_group_name"),
     started: Date.now(),
+    ...(approver ? { approver } : {}),
   };
 }
 
@@ -246,6 +259,7 @@ function audit(ctx: Ctx, job: Job, outcome: string, transactionID?: string): voi
       action: job.action,
       actor: job.actor.userId,
       team: job.actor.teamId,
+      approver: job.approver?.userId,
       group: job.group,
       fields: job.fields,
       outcome,
@@ -472,6 +486,7 @@ async function finish(
     changes: data.changes,
     ...(shown ? { model: shown } : {}),
     ...tx(data.transactionID),
+    ...(job.approver ? { approver: job.approver } : {}),
   };
   const notified = await ctx.notify(record);
   return {

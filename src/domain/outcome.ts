@@ -40,8 +40,11 @@ export interface ChangeRecord {
   model?: ConvaiModel;
   changes: FieldChange[];
   transactionID?: string;
+  /** The manager who approved the change, when approvals are on (SPEC §13). */
+  approver?: Actor;
 }
 
+/** Options of one change; `approver` is set when an approved request is applied (SPEC §13). */
 /** Posts one announcement: a model change, or characters moved between models. */
 export type Notifier = (change: ChangeRecord | CharacterRecord) => Promise<NotifyResult>;
 
@@ -87,6 +90,8 @@ export interface ChangeOptions {
   verify: boolean;
   /** The CONVAI_SECRET_* name when the key was given as `env:NAME`; it may only go to its listed hosts. */
   keyRef?: string | undefined;
+  /** Set when the change is applied on another manager's approval (SPEC §13). */
+  approver?: Actor | undefined;
 }
 
 export interface LlmService {
@@ -94,7 +99,7 @@ export interface LlmService {
   get(group: string): Promise<LookupOutcome>;
   register(actor: Actor, input: RegisterInput, opts: ChangeOptions): Promise<ChangeOutcome>;
   update(actor: Actor, group: string, request: UpdateRequest, opts: ChangeOptions): Promise<ChangeOutcome>;
-  deregister(actor: Actor, group: string): Promise<ChangeOutcome>;
+  deregister(actor: Actor, group: string, opts?: { approver?: Actor | undefined }): Promise<ChangeOutcome>;
 }
 
 /** Plain-words description of a Convai failure, with what to do next. */

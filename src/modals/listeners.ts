@@ -1,7 +1,9 @@
 import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction } from "@slack/bolt";
 import type { KnownBlock } from "@slack/types";
+import type { Approvals } from "../approvals/requests.js";
 import type { Deps } from "../deps.js";
 import type { SafeDeregisterOutcome } from "../domain/characters.js";
+import { type Actor, describeFailure } from "../domain/outcome.js";
 import { CALLBACK, FIELD } from "../slack/ids.js";
 import { assignOptions, assignOutcomeBlocks, keptBlocks, moveReportBlocks } from "./assign-ui.js";
 import { readAssignForm, readMoveTo } from "./characters-form.js";
@@ -45,9 +47,16 @@ async function onRegister(deps: Deps, { ack, body, view, client }: Args): Promis
   await settle({
     ...{ deps, client, kind: "register", actor: ctx.actor, view, ack, arrived },
     work: () =>
-      deps.service
-        .register(ctx.actor, form.input, { verify: form.verify, keyRef: form.keyRef })
-        .then((o) => presentChange(deps, o)),
+      deps.approvals
+        ? deps.approvals.request(ctx.actor, {
+            kind: "register",
+            input: form.input,
+            verify: form.verify,
+            keyRef: form.keyRef,
+          })
+        : deps.service
+            .register(ctx.actor, form.input, { verify: form.verify, keyRef: form.keyRef })
+            .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) =>
       withBanner(registerModal(deps.view, prefill, errors, view.private_metadata), banner),
   });
@@ -65,9 +74,17 @@ async function onUpdate(deps: Deps, { ack, body, view, client }: Args): Promise<
   await settle({
     ...{ deps, client, kind: "update", actor: ctx.actor, view, ack, arrived },
     work: () =>
-      deps.service
-        .update(ctx.actor, group, form.fields, { verify: form.verify, keyRef: form.keyRef })
-        .then((o) => presentChange(deps, o)),
+      deps.approvals
+        ? deps.approvals.request(ctx.actor, {
+            kind: "update",
+            group,
+            request: form.fields,
+            verify: form.verify,
+            keyRef: form.keyRef,
+          })
+        : deps.service
+            .update(ctx.actor, group, form.fields, { verify: form.verify, keyRef: form.keyRef })
+            .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) => {
       // The form shows the model's current values, so it needs a fresh read to be rebuilt.
       const found = await deps.service.get(group);
@@ -89,10 +106,43 @@ async function onDeregister(deps: Deps, { ack, body, view, client }: Args): Prom
   await settle({
     ...{ deps, client, kind: "deregister", actor: ctx.actor, view, ack, arrived },
     work: () =>
-      deps.characters.deregister(ctx.actor, { group, moveTo }).then((o) => presentDeregister(deps, o)),
+      deps.approvals
+        ? requestDeregister(deps, deps.approvals, ctx.actor, group)
+        : deps.characters.deregister(ctx.actor, { group, moveTo }).then((o) => presentDeregister(deps, o)),
     restore: async (errors, banner) =>
       withBanner(await deregisterView(deps, group, view.private_metadata, errors), banner),
   });
+}
+
+/**
+ * With approvals on, only the deregister itself is a request kind (a `move` kind is not built yet): a
+ * model that characters still use is refused on move_to, so an approval never strands them on a gone model.
+ */
+async function requestDeregister(
+  deps: Deps,
+  approvals: Approvals,
+  actor: Actor,
+  group: string,
+): Promise<Presented> {
+  const characters = await deps.characters.list();
+  if (!characters.ok) {
+    return {
+      ok: false,
+      reason: "failed",
+      message: `Nothing was requested: the bot could not read which characters use ${group}. ${describeFailure(characters)}`,
+      ...(characters.transactionID ? { transactionID: characters.transactionID } : {}),
+    };
+  }
+  const on = characters.data.filter((c) => c.model === group).length;
+  if (on === 0) return approvals.request(actor, { kind: "deregister", group });
+  const count = `${on} character${on === 1 ? " uses" : "s use"} ${group}`;
+  return {
+    ok: false,
+    reason: "fields",
+    errors: {
+      move_to: `${count}. With approvals on, move them first (${deps.command} assign <model>), then request the deregister.`,
+    },
+  };
 }
 
 async function onAssign(deps: Deps, { ack, body, view, client }: Args): Promise<void> {

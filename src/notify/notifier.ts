@@ -2,7 +2,7 @@ import type { WebClient } from "@slack/web-api";
 import type { Notifier, NotifyResult } from "../domain/outcome.js";
 import type { Logger } from "../logger.js";
 import { slackErrorCode } from "../slack/authz.js";
-import { notificationMessage } from "./ui.js";
+import { changeMetadata, notificationMessage } from "./ui.js";
 
 export function createNotifier(options: {
   client: WebClient;
@@ -19,6 +19,7 @@ export function createNotifier(options: {
         channel: options.channel,
         text: message.text,
         blocks: message.blocks,
+        metadata: changeMetadata(change, new Date()),
         unfurl_links: false,
         unfurl_media: false,
       });

@@ -1,4 +1,4 @@
-import type { KnownBlock } from "@slack/types";
+import type { KnownBlock, MessageMetadata } from "@slack/types";
 import type { CharacterRecord } from "../domain/characters.js";
 import type { ChangeRecord } from "../domain/outcome.js";
 import { modelFacts, sandboxNote } from "../slack/blocks.js";
@@ -6,6 +6,52 @@ import { codeSpan, escapeMrkdwn, mrkdwn, shownValue, truncate } from "../slack/t
 
 const VERB = { register: "registered", update: "updated", deregister: "deregistered" } as const;
 const EMOJI = { register: ":new:", update: ":pencil2:", deregister: ":wastebasket:" } as const;
+
+/** The metadata event every change announcement carries; `/convai-llm history` reads it back (SPEC §13). */
+export const CHANGE_EVENT_TYPE = "convai_llm_change";
+
+/**
+ * What a change announcement records for the history: the action, the group, the names of the fields
+ * changed (comma-separated: Slack's payload types allow no array of strings), who, who approved, the
+ * Convai transaction and the time. Never a value, so never a key.
+ */
+export interface ChangeEventPayload {
+  action: "register" | "update" | "deregister" | "assign" | "move";
+  group: string;
+  fields: string;
+  actor: string;
+  approver?: string;
+  transactionID?: string;
+  /** ISO 8601. */
+  at: string;
+  /** assign and move: how many characters, and the group a move left. */
+  characters?: number;
+  from?: string;
+}
+
+export function changeMetadata(change: ChangeRecord | CharacterRecord, at: Date): MessageMetadata {
+  const payload: ChangeEventPayload =
+    "moves" in change
+      ? {
+          action: change.action,
+          group: change.target,
+          fields: "",
+          actor: change.actor.userId,
+          at: at.toISOString(),
+          characters: change.moves.length,
+          ...(change.from !== undefined ? { from: change.from } : {}),
+        }
+      : {
+          action: change.action,
+          group: change.group,
+          fields: change.changes.map((c) => c.field).join(","),
+          actor: change.actor.userId,
+          ...(change.approver ? { approver: change.approver.userId } : {}),
+          ...(change.transactionID ? { transactionID: change.transactionID } : {}),
+          at: at.toISOString(),
+        };
+  return { event_type: CHANGE_EVENT_TYPE, event_payload: { ...payload } };
+}
 
 /** The channel announcement of one change (SPEC §3): who, what, before → after; never a key. */
 export function notificationMessage(
@@ -32,6 +78,8 @@ function changeMessage(
       ),
     },
   ];
+  if (change.approver)
+    blocks.push({ type: "context", elements: [mrkdwn(`Approved by <@${change.approver.userId}>`)] });
   if (change.model) blocks.push(modelFacts(change.model, { omitGroup: true }));
   const changed = change.changes.filter((c) => change.action === "update" || c.field === "api_key");
   if (change.action === "update" && changed.length > 0) {

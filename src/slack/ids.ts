@@ -37,6 +37,10 @@ export const ACTION = {
   homePage: "convai_home_page",
   /** Previous/Next on the `characters` command's reply; the value carries the page and the filter. */
   charactersPage: "convai_characters_page",
+  /** Approval requests (SPEC §13): the buttons' value is the request id; the change travels sealed. */
+  approve: "convai_approval_approve",
+  reject: "convai_approval_reject",
+  approvalBlock: "convai_approval",
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 

@@ -44,7 +44,7 @@ const files = sources(SRC).map((abs) => ({
   imports: importsOf(abs, readFileSync(abs, "utf8")),
 }));
 
-const SLACK_SURFACES = /^(slack|commands|modals|actions|home|notify)\//;
+const SLACK_SURFACES = /^(slack|commands|modals|actions|home|notify|history|approvals)\//;
 const isUi = (path: string) => /(^|\/)([a-z]+-)?ui\.ts$|(^|\/)(blocks|text|ids)\.ts$/.test(path);
 /** Modules that do I/O or hold a client: a ui module must not load them, not even indirectly. */
 const IO_PACKAGES =

@@ -23,6 +23,14 @@ describe("parseCommand", () => {
     expect(parseCommand("register g1 trailing words")).toEqual({ kind: "register", group: "g1" });
   });
 
+  it("history with an optional group, and its aliases", () => {
+    expect(parseCommand("history")).toEqual({ kind: "history" });
+    expect(parseCommand("HISTORY Prod-GPT extra")).toEqual({ kind: "history", group: "Prod-GPT" });
+    expect(parseCommand("log prod")).toEqual({ kind: "history", group: "prod" });
+    expect(parseCommand("changes")).toEqual({ kind: "history" });
+    expect(parseCommand("histroy")).toMatchObject({ kind: "unknown", suggestion: "history" });
+  });
+
   it.each(["update", "deregister"] as const)("%s needs a group", (sub) => {
     expect(parseCommand(`${sub} grp`)).toEqual({ kind: sub, group: "grp" });
     expect(parseCommand(`  ${sub.toUpperCase()}   Grp-2  extra`)).toEqual({ kind: sub, group: "Grp-2" });

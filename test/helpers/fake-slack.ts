@@ -76,6 +76,14 @@ export interface FakeSlack {
   users: Map<string, FakeUser>;
   /** usergroups.users.list; an unknown id → {ok:false,error:"no_such_subteam"}. */
   usergroups: Map<string, string[]>;
+  /**
+   * Messages per channel, oldest first: chat.postMessage appends, chat.update replaces text, blocks and
+   * metadata, conversations.history reads them back newest first with cursors (metadata only with
+   * include_all_metadata). Tests may push messages directly.
+   */
+  messages: Map<string, StoredMessage[]>;
+  /** Channels the bot is not in: posting, updating and reading there answer not_in_channel. */
+  notIn: Set<string>;
   /** When set, apps.connections.open answers {ok:true,url:socketUrl}; otherwise invalid_auth. */
   socketUrl?: string;
   /** Clears recorded calls/responses/rawLog and handlers; keeps users, usergroups and socketUrl. */
@@ -83,7 +91,18 @@ export interface FakeSlack {
   close(): Promise<void>;
 }
 
+export interface StoredMessage {
+  ts: string;
+  text: string;
+  user?: string;
+  bot_id?: string;
+  blocks?: unknown;
+  metadata?: unknown;
+}
+
 const DEFAULT_WAIT_MS = 3_000;
+/** conversations.history's largest page (Slack documents limit up to 999; 100 is its default). */
+const HISTORY_MAX_LIMIT = 999;
 /** Form fields that are always plain strings, even when they happen to look like JSON. */
 const STRING_ONLY_FIELDS = new Set([
   "text",
@@ -184,6 +203,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const timers = new Set<NodeJS.Timeout>();
   const users = new Map<string, FakeUser>();
   const usergroups = new Map<string, string[]>();
+  const messages = new Map<string, StoredMessage[]>();
+  const notIn = new Set<string>();
   let seq = 0;
   let responseSeq = 0;
   let closed = false;
@@ -254,7 +275,18 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         return viewResult(args, id);
       }
       case "chat.postMessage": {
+        const channel = String(args.channel ?? "");
+        if (notIn.has(channel)) return { ok: false, error: "not_in_channel" };
         const ts = nextTs();
+        const stored: StoredMessage = {
+          ts,
+          text: String(args.text ?? ""),
+          user: "UBOT",
+          bot_id: "BBOT",
+          ...(args.blocks === undefined ? {} : { blocks: args.blocks }),
+          ...(isRecord(args.metadata) ? { metadata: args.metadata } : {}),
+        };
+        messages.set(channel, [...(messages.get(channel) ?? []), stored]);
         return {
           ok: true,
           channel: args.channel,
@@ -271,8 +303,30 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       }
       case "chat.postEphemeral":
         return { ok: true, message_ts: nextTs() };
-      case "chat.update":
+      case "chat.update": {
+        const channel = String(args.channel ?? "");
+        if (notIn.has(channel)) return { ok: false, error: "not_in_channel" };
+        // A message this fake never stored is answered as before (ok), so older tests keep working.
+        const found = messages.get(channel)?.find((m) => m.ts === args.ts);
+        if (found) {
+          found.text = String(args.text ?? found.text);
+          if (args.blocks !== undefined) found.blocks = args.blocks;
+          if (isRecord(args.metadata)) found.metadata = args.metadata;
+        }
         return { ok: true, channel: args.channel, ts: args.ts, text: args.text ?? "" };
+      }
+      case "chat.getPermalink": {
+        const channel = String(args.channel ?? "");
+        if (!messages.get(channel)?.some((m) => m.ts === args.message_ts))
+          return { ok: false, error: "message_not_found" };
+        return {
+          ok: true,
+          channel,
+          permalink: `https://test.slack.com/archives/${channel}/p${String(args.message_ts).replace(".", "")}`,
+        };
+      }
+      case "conversations.history":
+        return history(args);
       case "chat.delete":
         return { ok: true, channel: args.channel, ts: args.ts };
       case "users.info": {
@@ -308,6 +362,34 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       default:
         return { ok: false, error: "unknown_method" };
     }
+  };
+
+  /** conversations.history: newest first, latest/oldest/inclusive, limit and an opaque offset cursor. */
+  const history = (args: Record<string, unknown>): unknown => {
+    const channel = String(args.channel ?? "");
+    if (notIn.has(channel)) return { ok: false, error: "not_in_channel" };
+    if (!messages.has(channel)) return { ok: false, error: "channel_not_found" };
+    const limit = Math.min(Number(args.limit ?? 100) || 100, HISTORY_MAX_LIMIT);
+    const inclusive = args.inclusive === "true" || args.inclusive === true;
+    const latest = typeof args.latest === "string" ? Number(args.latest) : Number.POSITIVE_INFINITY;
+    const oldest = typeof args.oldest === "string" ? Number(args.oldest) : 0;
+    const within = (ts: number) =>
+      (inclusive ? ts <= latest : ts < latest) && (inclusive ? ts >= oldest : ts > oldest);
+    const all = [...(messages.get(channel) ?? [])].reverse().filter((m) => within(Number(m.ts)));
+    const start = typeof args.cursor === "string" && args.cursor !== "" ? Number(args.cursor.slice(4)) : 0;
+    const page = all.slice(start, start + limit);
+    const withMeta = args.include_all_metadata === "true" || args.include_all_metadata === true;
+    const more = start + limit < all.length;
+    return {
+      ok: true,
+      messages: page.map(({ metadata, ...m }) => ({
+        type: "message",
+        ...m,
+        ...(withMeta && metadata !== undefined ? { metadata } : {}),
+      })),
+      has_more: more,
+      response_metadata: { next_cursor: more ? `off:${start + limit}` : "" },
+    };
   };
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -475,6 +557,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     },
     users,
     usergroups,
+    messages,
+    notIn,
     reset() {
       calls.length = 0;
       responses.length = 0;

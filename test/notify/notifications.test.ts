@@ -214,3 +214,55 @@ describe("change notifications", () => {
     expect(b.sandbox.models()).toHaveLength(1);
   });
 });
+
+describe("history metadata on every announcement (SPEC §13)", () => {
+  const metadataSchema = z.object({
+    event_type: z.literal("convai_llm_change"),
+    event_payload: z.record(z.string(), z.unknown()),
+  });
+
+  it("register, update and deregister each carry action, group, fields, actor, transactionID and time; never a key", async () => {
+    const b = await bot();
+    const before = Date.now();
+    const registered = await register(b);
+    await b.fake.waitFor("chat.postMessage");
+    const updated = await submit(
+      b,
+      "convai_llm_update",
+      stateValues({
+        display_name: input.text("Acme Llama v2"),
+        base_url: input.url("https://llm.acme.example/v1"),
+        api_key: input.text(NEW_KEY),
+        is_uncensored: input.radio("true"),
+        verify: input.checkbox([]),
+      }),
+      "acme-llama",
+    );
+    await b.fake.waitFor("chat.postMessage", (c) => String(c.args.text).includes("updated"));
+    const removed = await submit(
+      b,
+      "convai_llm_deregister",
+      stateValues({ confirm_group_name: input.text("acme-llama") }),
+      "acme-llama",
+    );
+    await b.fake.waitFor("chat.postMessage", (c) => String(c.args.text).includes("deregistered"));
+    const payloads = b.fake
+      .callsTo("chat.postMessage")
+      .map((c) => metadataSchema.parse(c.args.metadata).event_payload);
+    expect(payloads.map((p) => [p.action, p.group, p.actor, p.transactionID])).toEqual([
+      ["register", "acme-llama", MANAGER, transactionOf(registered.view)],
+      ["update", "acme-llama", MANAGER, transactionOf(updated.view)],
+      ["deregister", "acme-llama", MANAGER, transactionOf(removed.view)],
+    ]);
+    expect(String(payloads[1]?.fields).split(",").sort()).toEqual(["api_key", "display_name"]);
+    for (const p of payloads) {
+      expect(p.approver).toBeUndefined();
+      const at = Date.parse(String(p.at));
+      expect(at).toBeGreaterThanOrEqual(before - 1000);
+      expect(at).toBeLessThanOrEqual(Date.now() + 1000);
+    }
+    const sent = everythingSent(b);
+    expect(sent).not.toContain(MODEL_KEY);
+    expect(sent).not.toContain(NEW_KEY);
+  });
+});

@@ -1,0 +1,607 @@
+import type { WebClient } from "@slack/web-api";
+import { z } from "zod";
+import { type ConvaiModel, DEFAULT_BASE_URL, type RegisterInput } from "../convai/types.js";
+import { diffUpdate } from "../domain/changes.js";
+import { normaliseBaseUrl, secretHostRefusal } from "../domain/fields.js";
+import type {
+  Actor,
+  ChangeOutcome,
+  FieldChange,
+  LlmService,
+  ProbeFn,
+  UpdateRequest,
+} from "../domain/outcome.js";
+import type { Logger } from "../logger.js";
+import type { Presented } from "../modals/submission.js";
+import type { Authorizer } from "../slack/authz.js";
+import { slackErrorCode } from "../slack/authz.js";
+import { createSealer, type Envelope, type PendingChange } from "./seal.js";
+import { awaitingBlocks, decidedMessage, type RequestSummary, requestMessage } from "./ui.js";
+
+/**
+ * Four-eyes approval (SPEC §13). A manager's change is validated as today, then posted to the notify
+ * channel as a request whose pending change travels sealed in the message's metadata; Approve re-reads
+ * that message (the bot keeps no state), re-checks the change against Convai and applies it through the
+ * ordinary domain workflow.
+ */
+
+export const REQUEST_EVENT = "convai_llm_request";
+
+/** What a manager asked for, before it is sealed. */
+export type ChangeRequest =
+  | { kind: "register"; input: RegisterInput; verify: boolean; keyRef?: string | undefined }
+  | { kind: "update"; group: string; request: UpdateRequest; verify: boolean; keyRef?: string | undefined }
+  | { kind: "deregister"; group: string };
+
+export interface Press {
+  decision: "approve" | "reject";
+  userId: string;
+  teamId: string | undefined;
+  channel: string;
+  ts: string;
+  /** The button's value: the request id the message was posted with. */
+  requestId: string;
+}
+
+export interface Approvals {
+  /** Validates and posts the request; the result is what the requester's modal shows. */
+  request(actor: Actor, change: ChangeRequest): Promise<Presented>;
+  /** Approve or Reject pressed: returns what the presser is told (ephemeral). */
+  decide(press: Press): Promise<string>;
+}
+
+/** The request message's metadata, in clear except `sealed`; `state` tells every replica where it stands. */
+const requestMeta = z.object({
+  event_type: z.literal(REQUEST_EVENT),
+  event_payload: z.object({
+    request_id: z.string(),
+    expires_at: z.number(),
+    sealed: z.string().optional(),
+    state: z.enum(["pending", "applying", "approved", "rejected", "expired", "unreadable", "failed"]),
+    action: z.enum(["register", "update", "deregister"]),
+    group: z.string(),
+    requester: z.string(),
+    decided_by: z.string().optional(),
+    changes: z.string().optional(),
+  }),
+});
+type RequestMeta = z.infer<typeof requestMeta>["event_payload"];
+
+interface Ctx {
+  client: WebClient;
+  channel: string;
+  service: LlmService;
+  authz: Authorizer;
+  probe: ProbeFn;
+  allowPrivateUrls: boolean;
+  /** CONVAI_SECRET_<NAME>_HOSTS: an `env:` key is refused at request time when its host is not listed. */
+  secretHosts: ReadonlyMap<string, readonly string[]>;
+  sandbox: boolean;
+  log: Logger;
+  sealer: ReturnType<typeof createSealer>;
+}
+
+export function createApprovals(
+  options: Omit<Ctx, "sealer" | "log"> & {
+    logger: Logger;
+    secret: string;
+    ttlMs: number;
+  },
+): Approvals {
+  const ctx: Ctx = {
+    ...options,
+    log: options.logger.child({ component: "approvals" }),
+    sealer: createSealer(options.secret, options.ttlMs),
+  };
+  return {
+    request: (actor, change) => request(ctx, actor, change),
+    decide: (press) => decide(ctx, press),
+  };
+}
+
+type Prepared =
+  | { ok: true; pending: PendingChange; summary: Omit<RequestSummary, "expiresAt"> }
+  | Extract<Presented, { ok: false }>;
+
+async function request(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<Presented> {
+  const prepared = await prepare(ctx, actor, change);
+  if (!prepared.ok) return prepared;
+  const envelope = ctx.sealer.seal(prepared.pending);
+  const summary: RequestSummary = { ...prepared.summary, expiresAt: envelope.expiresAt };
+  const message = requestMessage(summary, envelope.id, { sandbox: ctx.sandbox });
+  const meta: RequestMeta = {
+    request_id: envelope.id,
+    expires_at: envelope.expiresAt,
+    sealed: envelope.sealed,
+    state: "pending",
+    action: summary.action,
+    group: summary.group,
+    requester: actor.userId,
+    changes: JSON.stringify(summary.changes),
+  };
+  let ts: string | undefined;
+  try {
+    const posted = await ctx.client.chat.postMessage({
+      channel: ctx.channel,
+      ...message,
+      metadata: { event_type: REQUEST_EVENT, event_payload: meta },
+      unfurl_links: false,
+    });
+    ts = posted.ts;
+  } catch (error) {
+    ctx.log.error(
+      { error: slackErrorCode(error), channel: ctx.channel },
+      "Could not post an approval request; invite the bot to CONVAI_NOTIFY_CHANNEL.",
+    );
+    return {
+      ok: false,
+      reason: "failed",
+      message: `Nothing was changed: the approval request could not be posted to the notification channel (${slackErrorCode(error)}). Ask an admin to invite the bot there.`,
+    };
+  }
+  const link = ts ? await permalink(ctx, ts) : undefined;
+  ctx.log.info(
+    {
+      event: "approval_requested",
+      requestId: envelope.id,
+      action: summary.action,
+      group: summary.group,
+      actor: actor.userId,
+    },
+    "Posted an approval request.",
+  );
+  return { ok: true, title: "Awaiting approval", blocks: awaitingBlocks(summary, link) };
+}
+
+async function permalink(ctx: Ctx, ts: string): Promise<string | undefined> {
+  try {
+    const res = await ctx.client.chat.getPermalink({ channel: ctx.channel, message_ts: ts });
+    return res.permalink;
+  } catch {
+    // The link is a convenience; the request stands without it.
+    return undefined;
+  }
+}
+
+/** The same checks the direct change makes before calling Convai: the list, the diff, the endpoint test. */
+async function prepare(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<Prepared> {
+  const requester = { userId: actor.userId, ...(actor.teamId ? { teamId: actor.teamId } : {}) };
+  switch (change.kind) {
+    case "register": {
+      const input =
+        change.input.base_url === undefined
+          ? change.input
+          : { ...change.input, base_url: normaliseBaseUrl(change.input.base_url) };
+      const found = await ctx.service.get(input.model_group_name);
+      if (found.ok)
+        return fieldError("model_group_name", "A model with this group name already exists. Choose another.");
+      if (found.reason === "failed") return { ok: false, reason: "failed", message: found.message };
+      const unbound = keyRefusal(ctx, change.keyRef, input.base_url ?? DEFAULT_BASE_URL);
+      if (unbound) return unbound;
+      const probed = await probe(
+        ctx,
+        change.verify,
+        input.base_url ?? DEFAULT_BASE_URL,
+        input.api_key,
+        input.model_name,
+      );
+      if (probed) return probed;
+      return {
+        ok: true,
+        pending: {
+          kind: "register",
+          requester,
+          verify: change.verify,
+          input,
+          ...(change.keyRef ? { keyRef: change.keyRef } : {}),
+        },
+        summary: {
+          action: "register",
+          group: input.model_group_name,
+          requester: actor.userId,
+          changes: registerChanges(input),
+        },
+      };
+    }
+    case "update": {
+      const found = await ctx.service.get(change.group);
+      if (!found.ok) return { ok: false, reason: "failed", message: found.message };
+      const request =
+        change.request.base_url === undefined
+          ? change.request
+          : { ...change.request, base_url: normaliseBaseUrl(change.request.base_url) };
+      const { input, changes } = diffUpdate(found.model, change.group, request);
+      if (changes.length === 0)
+        return {
+          ok: false,
+          reason: "failed",
+          message: "Nothing to update: every field matches what Convai holds and no new key was entered.",
+        };
+      const base = input.base_url ?? found.model.base_url ?? DEFAULT_BASE_URL;
+      const unbound = keyRefusal(ctx, change.keyRef, base);
+      if (unbound) return unbound;
+      const probed = await probe(
+        ctx,
+        change.verify,
+        base,
+        input.api_key,
+        input.model_name ?? found.model.model_name,
+      );
+      if (probed) return probed;
+      return {
+        ok: true,
+        pending: {
+          kind: "update",
+          requester,
+          verify: change.verify,
+          group: change.group,
+          request,
+          ...(change.keyRef ? { keyRef: change.keyRef } : {}),
+          before: snapshot(found.model),
+        },
+        summary: { action: "update", group: change.group, requester: actor.userId, changes },
+      };
+    }
+    case "deregister": {
+      const found = await ctx.service.get(change.group);
+      if (!found.ok) return { ok: false, reason: "failed", message: found.message };
+      return {
+        ok: true,
+        pending: { kind: "deregister", requester, group: change.group, before: snapshot(found.model) },
+        summary: { action: "deregister", group: change.group, requester: actor.userId, changes: [] },
+      };
+    }
+  }
+}
+
+/** An `env:` key may only go to the hosts its CONVAI_SECRET_<NAME>_HOSTS lists (SPEC §5). */
+function keyRefusal(ctx: Ctx, keyRef: string | undefined, baseUrl: string): Prepared | undefined {
+  if (keyRef === undefined) return undefined;
+  const refusal = secretHostRefusal(keyRef, baseUrl, ctx.secretHosts);
+  return refusal === undefined ? undefined : { ok: false, reason: "fields", errors: { api_key: refusal } };
+}
+
+const fieldError = (field: "model_group_name", message: string): Prepared => ({
+  ok: false,
+  reason: "fields",
+  errors: { [field]: message },
+});
+
+/** The endpoint test at request time, so a broken endpoint never reaches an approver. */
+async function probe(
+  ctx: Ctx,
+  verify: boolean,
+  baseUrl: string,
+  apiKey: string | undefined,
+  modelName: string,
+): Promise<Prepared | undefined> {
+  if (!verify || !apiKey) return undefined;
+  const result = await ctx.probe({ baseUrl, apiKey, modelName, allowPrivate: ctx.allowPrivateUrls });
+  return result.ok ? undefined : { ok: false, reason: "fields", errors: { [result.field]: result.message } };
+}
+
+function registerChanges(input: RegisterInput): FieldChange[] {
+  return [
+    { field: "model_name", after: input.model_name },
+    ...(input.display_name !== undefined
+      ? [{ field: "display_name" as const, after: input.display_name }]
+      : []),
+    { field: "base_url", after: input.base_url ?? DEFAULT_BASE_URL },
+    { field: "is_uncensored", after: input.is_uncensored ? "yes" : "no" },
+    { field: "api_key", after: "new key supplied" },
+  ];
+}
+
+/** The fields an approval compares: what the list shows of a model. */
+function snapshot(model: ConvaiModel): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  for (const field of ["model_name", "display_name", "base_url", "is_uncensored"] as const) {
+    const v = model[field];
+    if (v !== undefined) out[field] = v;
+  }
+  return out;
+}
+
+function sameAs(model: ConvaiModel, before: Record<string, string | boolean>): boolean {
+  const now = snapshot(model);
+  const keys = new Set([...Object.keys(now), ...Object.keys(before)]);
+  return [...keys].every((k) => now[k] === before[k]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Approve and Reject
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Loaded {
+  meta: RequestMeta;
+  summary: RequestSummary;
+}
+
+/** Reads the request message as Slack holds it now: its state and the sealed change. */
+async function load(
+  ctx: Ctx,
+  press: Press,
+): Promise<{ ok: true; loaded: Loaded } | { ok: false; message: string }> {
+  let raw: unknown;
+  try {
+    const res = await ctx.client.conversations.history({
+      channel: press.channel,
+      latest: press.ts,
+      oldest: press.ts,
+      inclusive: true,
+      limit: 1,
+      include_all_metadata: true,
+    });
+    raw = res.messages?.[0]?.metadata;
+  } catch (error) {
+    ctx.log.warn(
+      { error: slackErrorCode(error) },
+      "Could not read an approval request message back; the bot needs channels:history.",
+    );
+    return {
+      ok: false,
+      message: `The request could not be read back from Slack (${slackErrorCode(error)}). Nothing was changed; try again.`,
+    };
+  }
+  const parsed = requestMeta.safeParse(raw);
+  if (
+    !parsed.success ||
+    parsed.data.event_payload.request_id !== press.requestId ||
+    press.channel !== ctx.channel
+  ) {
+    return { ok: false, message: "This is not an approval request the bot can read. Nothing was changed." };
+  }
+  const meta = parsed.data.event_payload;
+  const changes = z
+    .array(
+      z.object({
+        field: z.enum(["model_name", "display_name", "base_url", "api_key", "is_uncensored"]),
+        before: z.string().optional(),
+        after: z.string(),
+      }),
+    )
+    .safeParse(safeJson(meta.changes));
+  return {
+    ok: true,
+    loaded: {
+      meta,
+      summary: {
+        action: meta.action,
+        group: meta.group,
+        requester: meta.requester,
+        expiresAt: meta.expires_at,
+        changes: changes.success ? changes.data.map(cleanChange) : [],
+      },
+    },
+  };
+}
+
+const cleanChange = (c: {
+  field: FieldChange["field"];
+  before?: string | undefined;
+  after: string;
+}): FieldChange => ({
+  field: c.field,
+  after: c.after,
+  ...(c.before !== undefined ? { before: c.before } : {}),
+});
+
+function safeJson(text: string | undefined): unknown {
+  try {
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const DONE: Partial<Record<RequestMeta["state"], string>> = {
+  applying: "is being applied by",
+  approved: "was already approved by",
+  rejected: "was already rejected by",
+  failed: "was already approved by",
+};
+
+/**
+ * Approve or Reject: authorize, read the message's current state, open the seal, then decide. The
+ * message is marked "applying" before Convai is called, so a second press on any replica is answered
+ * from the message instead of applying twice. Over 80 lines because each refusal is one early return.
+ */
+async function decide(ctx: Ctx, press: Press): Promise<string> {
+  const log = ctx.log.child({
+    userId: press.userId,
+    requestId: press.requestId.slice(0, 64),
+    decision: press.decision,
+  });
+  const permission = await ctx.authz.canManage(press.userId);
+  if (!permission.ok) {
+    log.warn("Refused an approval decision from a user who may not change models.");
+    return `Only a manager can ${press.decision} a change. ${permission.message}`;
+  }
+  const read = await load(ctx, press);
+  if (!read.ok) return read.message;
+  const { meta, summary } = read.loaded;
+  const done = DONE[meta.state];
+  if (done) return `This request ${done} <@${meta.decided_by ?? "unknown"}>. Nothing more was done.`;
+  if (meta.state !== "pending") return `This request is ${meta.state}. Nothing was changed.`;
+  const envelope: Envelope = { id: meta.request_id, expiresAt: meta.expires_at, sealed: meta.sealed ?? "" };
+  const opened = ctx.sealer.open(envelope);
+  if (!opened.ok) {
+    log.warn(
+      { code: opened.code },
+      "An approval request could not be completed: it expired or its seal could not be opened.",
+    );
+    await finalise(ctx, press, meta, summary, opened.code, undefined, {
+      emoji: opened.code === "expired" ? ":alarm_clock:" : ":lock:",
+      text: opened.message,
+    });
+    return opened.message;
+  }
+  const change = opened.change;
+  if (
+    press.teamId !== undefined &&
+    change.requester.teamId !== undefined &&
+    press.teamId !== change.requester.teamId
+  ) {
+    log.warn("Refused an approval decision from another workspace.");
+    return "This request belongs to another workspace. Nothing was changed.";
+  }
+  if (press.decision === "reject") {
+    await finalise(ctx, press, meta, summary, "rejected", press.userId, {
+      emoji: ":no_entry_sign:",
+      text: `Rejected by <@${press.userId}>. Nothing was sent to Convai.`,
+    });
+    log.info({ event: "approval_rejected" }, "An approval request was rejected.");
+    return "Rejected: nothing was sent to Convai.";
+  }
+  if (change.requester.userId === press.userId) {
+    log.warn("Refused a requester approving their own change.");
+    return "You requested this change, so another manager must approve it. Nothing was changed.";
+  }
+  const claimed = await mark(ctx, press, { ...meta, state: "applying", decided_by: press.userId }, summary);
+  if (!claimed)
+    return "The request message could not be marked as being applied, so nothing was changed. Try again.";
+  const result = await apply(ctx, change, {
+    userId: press.userId,
+    ...(press.teamId ? { teamId: press.teamId } : {}),
+  });
+  log.info({ event: "approval_applied", outcome: result.state }, "An approved request was handled.");
+  const updated = await finalise(ctx, press, meta, summary, result.state, press.userId, {
+    emoji: result.emoji,
+    text: `Approved by <@${press.userId}>. ${result.text}`,
+  });
+  return updated
+    ? result.text
+    : `${result.text} The request message could not be updated, but the outcome above stands.`;
+}
+
+/** Replaces the message's state (and drops the sealed change once decided). */
+async function mark(ctx: Ctx, press: Press, meta: RequestMeta, summary: RequestSummary): Promise<boolean> {
+  const message =
+    meta.state === "applying"
+      ? decidedMessage(
+          summary,
+          { emoji: ":gear:", text: `Being applied, approved by <@${press.userId}>…` },
+          { sandbox: ctx.sandbox },
+        )
+      : undefined;
+  try {
+    await ctx.client.chat.update({
+      channel: press.channel,
+      ts: press.ts,
+      ...(message ?? { text: "" }),
+      metadata: { event_type: REQUEST_EVENT, event_payload: meta },
+    });
+    return true;
+  } catch (error) {
+    ctx.log.warn({ error: slackErrorCode(error) }, "Could not update an approval request message.");
+    return false;
+  }
+}
+
+async function finalise(
+  ctx: Ctx,
+  press: Press,
+  meta: RequestMeta,
+  summary: RequestSummary,
+  state: RequestMeta["state"],
+  by: string | undefined,
+  outcome: { emoji: string; text: string },
+): Promise<boolean> {
+  // The sealed change is dropped: once decided, the (encrypted) key no longer needs to exist anywhere.
+  const { sealed: _sealed, ...rest } = meta;
+  const next: RequestMeta = { ...rest, state, ...(by ? { decided_by: by } : {}) };
+  const message = decidedMessage(summary, outcome, { sandbox: ctx.sandbox });
+  try {
+    await ctx.client.chat.update({
+      channel: press.channel,
+      ts: press.ts,
+      ...message,
+      metadata: { event_type: REQUEST_EVENT, event_payload: next },
+    });
+    return true;
+  } catch (error) {
+    ctx.log.warn(
+      { error: slackErrorCode(error) },
+      "Could not update an approval request message with its outcome; the outcome stands.",
+    );
+    return false;
+  }
+}
+
+interface Applied {
+  state: "approved" | "failed";
+  emoji: string;
+  text: string;
+}
+
+/**
+ * Re-checks the change against Convai's current list, then applies it through the ordinary workflow.
+ * A change already in place (another replica applied it, or someone did it by hand) is reported as
+ * already applied, never as a failure.
+ */
+async function apply(ctx: Ctx, change: PendingChange, approver: Actor): Promise<Applied> {
+  const requester: Actor = change.requester;
+  const group = change.kind === "register" ? change.input.model_group_name : change.group;
+  const found = await ctx.service.get(group);
+  if (!found.ok && found.reason === "failed") return failed(`Not applied: ${found.message}`);
+  const current = found.ok ? found.model : undefined;
+  const already: Applied = {
+    state: "approved",
+    emoji: ":white_check_mark:",
+    text: "Already applied: Convai already holds this change.",
+  };
+  const moved: Applied = failed(
+    "Not applied: the model changed since the request was made. Ask the requester to submit it again.",
+  );
+  switch (change.kind) {
+    case "register": {
+      if (current) return current.model_name === change.input.model_name ? already : moved;
+      const outcome = await ctx.service.register(requester, change.input, {
+        verify: change.verify,
+        keyRef: change.keyRef,
+        approver,
+      });
+      if (!outcome.ok && outcome.reason === "fields" && outcome.errors.model_group_name) return already;
+      return described(outcome);
+    }
+    case "update": {
+      if (!current) return moved;
+      if (!sameAs(current, change.before)) {
+        const { changes } = diffUpdate(current, group, { ...change.request, api_key: undefined });
+        return changes.length === 0 && !change.request.api_key ? already : moved;
+      }
+      const outcome = await ctx.service.update(requester, group, change.request, {
+        verify: change.verify,
+        keyRef: change.keyRef,
+        approver,
+      });
+      return described(outcome);
+    }
+    case "deregister": {
+      if (!current) return already;
+      if (!sameAs(current, change.before)) return moved;
+      const outcome = await ctx.service.deregister(requester, group, { approver });
+      // The race with another replica: the later deregister meets a 404; the list tells.
+      if (!outcome.ok && outcome.reason === "failed" && !(await ctx.service.get(group)).ok) return already;
+      return described(outcome);
+    }
+  }
+}
+
+const failed = (text: string): Applied => ({ state: "failed", emoji: ":x:", text });
+
+function described(outcome: ChangeOutcome): Applied {
+  if (outcome.ok) {
+    const tx = outcome.transactionID ? ` (Convai transaction \`${outcome.transactionID}\`)` : "";
+    return {
+      state: "approved",
+      emoji: ":white_check_mark:",
+      text: `Applied${tx}.${outcome.recovered ? ` ${outcome.recovered}` : ""}`,
+    };
+  }
+  if (outcome.reason === "fields") return failed(`Not applied: ${Object.values(outcome.errors).join(" ")}`);
+  const tx = outcome.transactionID ? ` (Convai transaction \`${outcome.transactionID}\`)` : "";
+  return outcome.reason === "unknown"
+    ? { state: "failed", emoji: ":warning:", text: `Not confirmed: ${outcome.message}${tx}` }
+    : failed(`Not applied: ${outcome.message}`);
+}
