@@ -409,3 +409,56 @@ describe("approval requests", () => {
     expect(everythingSent(b)).not.toContain(MODEL_KEY);
   });
 });
+
+describe("env: keys under approval (SPEC §5)", () => {
+  const values = (base: string) =>
+    stateValues({
+      model_group_name: input.text("env-llama"),
+      model_name: input.text("llama-3"),
+      display_name: input.text("Env Llama"),
+      api_key: input.text("env:CONVAI_SECRET_GATEWAY"),
+      base_url: input.url(base),
+      is_uncensored: input.checkbox([]),
+      verify: input.checkbox([]),
+    });
+  const submit = async (b: TestBot, base: string) => {
+    const res = await sendInteraction(
+      b.url,
+      viewSubmission({
+        callbackId: "convai_llm_register",
+        values: values(base),
+        privateMetadata: META,
+        userId: MANAGER,
+      }),
+    );
+    expect(res.status).toBe(200);
+    return ackSchema.parse(res.json);
+  };
+  const ENV = {
+    CONVAI_SECRET_GATEWAY: "sk-gateway-APPROVAL-77aa",
+    CONVAI_SECRET_GATEWAY_HOSTS: "llm.acme.example",
+  };
+
+  it("a secret sent to a host its list does not name is refused on api_key: no request posted", async () => {
+    const b = await bot(ENV);
+    const ack = await submit(b, "https://attacker.example/v1");
+    expect(ack.response_action).toBe("errors");
+    expect(JSON.stringify(ack)).toContain("CONVAI_SECRET_GATEWAY");
+    expect(notifyMessages(b)).toHaveLength(0);
+    expect(mutations(b)).toHaveLength(0);
+  });
+
+  it("a listed host is requested, the seal carries the reference, and the approved change is applied", async () => {
+    const b = await bot(ENV);
+    const { meta, stored } = await submit(b, "https://llm.acme.example/v1").then(async () => {
+      const last = notifyMessages(b).at(-1);
+      if (!last) throw new Error("no request message");
+      return { meta: requestMeta.parse(last.metadata).event_payload, stored: last };
+    });
+    await press(b, stored.ts, meta.request_id);
+    await b.fake.waitFor("chat.update", (c) => JSON.stringify(c.args).includes("env-llama"));
+    expect(mutations(b).map((r) => r.path)).toEqual(["/llm-models/register"]);
+    // The secret's value reached Convai and nothing else.
+    expect(JSON.stringify(everythingSent(b))).not.toContain(ENV.CONVAI_SECRET_GATEWAY);
+  });
+});
