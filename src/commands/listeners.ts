@@ -1,10 +1,11 @@
 import type { App, BlockAction, RespondArguments, RespondFn } from "@slack/bolt";
+import type { WebClient } from "@slack/web-api";
 import { z } from "zod";
 import type { Deps } from "../deps.js";
 import { describeFailure } from "../domain/outcome.js";
 import { readHistory } from "../history/read.js";
 import { historyMessage } from "../history/ui.js";
-import { openChangeModal } from "../modals/open.js";
+import { type OpenRequest, openChangeModal } from "../modals/open.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { plainMessage, type Reply } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
@@ -43,60 +44,28 @@ export function registerCommands(app: App, deps: Deps): void {
         return ack(ephemeral(unknownMessage(ctx, parsed.input, parsed.suggestion)));
       case "missing_group":
         return ack(ephemeral(missingGroupMessage(ctx, parsed.sub)));
-      case "list": {
+      case "list":
         await ack();
-        // One character list read for the whole reply, in parallel with the models (SPEC §10).
-        const [models, characters, permission] = await Promise.all([
-          deps.service.list(),
-          deps.characters.list(),
-          deps.authz.canManage(command.user_id),
-        ]);
-        const reply = models.ok
-          ? listMessage(ctx, models.data, {
-              ...(parsed.filter !== undefined ? { filter: parsed.filter } : {}),
-              canManage: permission.ok,
-              usage: toUsage(characters),
-            })
-          : plainMessage(ctx, `:x: Could not list the custom LLMs. ${escapeMrkdwn(describeFailure(models))}`);
-        return send(respond, reply, log);
-      }
+        return send(respond, await listReply(deps, ctx, command.user_id, parsed.filter), log);
       case "history": {
         // Read-only, so anyone may ask (SPEC §13).
         await ack();
-        const channel = deps.config.notifyChannel;
-        const result = await readHistory(client, channel, { group: parsed.group });
-        if (!result.ok && result.code !== "no_channel")
-          log().warn({ error: result.code }, "Could not read the change history from CONVAI_NOTIFY_CHANNEL.");
-        return send(respond, historyMessage(ctx, result, { group: parsed.group, channel }), log);
+        return send(respond, await historyReply(deps, ctx, client, parsed.group, log), log);
       }
-      case "characters": {
+      case "characters":
         await ack();
         return send(respond, await charactersReply(deps, ctx, { page: 1, filter: parsed.filter }), log);
-      }
       case "register":
       case "update":
       case "deregister":
       case "assign": {
         await ack();
-        const permission = await deps.authz.canManage(command.user_id);
-        if (!permission.ok) {
-          log().warn(
-            { event: "refused", managersFrom: deps.authz.source },
-            "Refused a change command from a user who may not change models.",
-          );
-          return send(respond, plainMessage(ctx, `:no_entry: ${permission.message}`), log);
-        }
-        const opened = await openChangeModal(
-          deps,
-          client,
-          command.trigger_id,
+        const request =
           parsed.kind === "register"
-            ? { kind: "register", group: parsed.group }
-            : { kind: parsed.kind, group: parsed.group },
-          "command",
-          command.channel_id,
-        );
-        if (!opened.ok) return send(respond, plainMessage(ctx, `:x: ${escapeMrkdwn(opened.message)}`), log);
+            ? { kind: "register" as const, group: parsed.group }
+            : { kind: parsed.kind, group: parsed.group };
+        const refused = await openForm(deps, client, command, request, log);
+        if (refused) return send(respond, plainMessage(ctx, refused), log);
         return;
       }
     }
@@ -144,6 +113,72 @@ export function parsePageValue(raw: string | undefined): CharactersPage | undefi
   } catch {
     return undefined;
   }
+}
+
+/** The list reply: models, who uses each (one character list read), and the menus a manager gets. */
+async function listReply(
+  deps: Deps,
+  ctx: MessageContext,
+  userId: string,
+  filter: string | undefined,
+): Promise<Reply> {
+  const [models, characters, permission] = await Promise.all([
+    deps.service.list(),
+    deps.characters.list(),
+    deps.authz.canManage(userId),
+  ]);
+  if (!models.ok)
+    return plainMessage(ctx, `:x: Could not list the custom LLMs. ${escapeMrkdwn(describeFailure(models))}`);
+  return listMessage(ctx, models.data, {
+    ...(filter !== undefined ? { filter } : {}),
+    canManage: permission.ok,
+    usage: toUsage(characters),
+  });
+}
+
+/** The latest changes, read back from the notification channel's message metadata. */
+async function historyReply(
+  deps: Deps,
+  ctx: MessageContext,
+  client: WebClient,
+  group: string | undefined,
+  log: () => Deps["logger"],
+): Promise<Reply> {
+  const channel = deps.config.notifyChannel;
+  const result = await readHistory(client, channel, { group });
+  if (!result.ok && result.code !== "no_channel")
+    log().warn({ error: result.code }, "Could not read the change history from CONVAI_NOTIFY_CHANNEL.");
+  return historyMessage(ctx, result, { group, channel });
+}
+
+/**
+ * A change command opens its form, after the permission check (checked again on submission). Returns the
+ * mrkdwn to tell the user when it did not open, else undefined.
+ */
+async function openForm(
+  deps: Deps,
+  client: WebClient,
+  command: { user_id: string; trigger_id: string; channel_id: string },
+  request: OpenRequest,
+  log: () => Deps["logger"],
+): Promise<string | undefined> {
+  const permission = await deps.authz.canManage(command.user_id);
+  if (!permission.ok) {
+    log().warn(
+      { event: "refused", managersFrom: deps.authz.source },
+      "Refused a change command from a user who may not change models.",
+    );
+    return `:no_entry: ${permission.message}`;
+  }
+  const opened = await openChangeModal(
+    deps,
+    client,
+    command.trigger_id,
+    request,
+    "command",
+    command.channel_id,
+  );
+  return opened.ok ? undefined : `:x: ${escapeMrkdwn(opened.message)}`;
 }
 
 /** One page of characters: one character list read and one model list read, in parallel. */

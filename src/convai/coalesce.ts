@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ConvaiCharacter, ConvaiClient, ConvaiModel, ConvaiResult } from "./types.js";
 
 /**
@@ -14,10 +15,11 @@ class SharedRead<T> {
 
   constructor(private readonly read: () => Promise<T>) {}
 
-  get(): Promise<T> {
+  get(gatherMs = 0): Promise<T> {
     if (this.inFlight && this.inFlight.generation === this.generation) return this.inFlight.call;
     this.calls += 1;
-    const entry = { generation: this.generation, call: this.read() };
+    const call = gatherMs > 0 ? sleep(gatherMs).then(() => this.read()) : this.read();
+    const entry = { generation: this.generation, call };
     this.inFlight = entry;
     const forget = () => {
       if (this.inFlight === entry) this.inFlight = undefined;
@@ -58,8 +60,8 @@ export function coalesceReads(client: ConvaiClient): CoalescedClient {
     get characterListCalls() {
       return characters.calls;
     },
-    list: () => models.get(),
-    listCharacters: () => characters.get(),
+    list: (options) => models.get(options?.gatherMs),
+    listCharacters: (options) => characters.get(options?.gatherMs),
     register: (input) => models.change(client.register(input)),
     update: (input) => models.change(client.update(input)),
     // A deregistered group's characters stop answering but keep naming it: both lists may change.

@@ -116,15 +116,24 @@ export interface ConvaiFailure {
 export type ConvaiSuccess<T> = { ok: true; data: T; transactionID?: string; status: number };
 export type ConvaiResult<T> = ConvaiSuccess<T> | ConvaiFailure;
 
+/**
+ * How a read may be served. `gatherMs`: a coalescing layer may wait this long before it starts a new call,
+ * so that a burst of readers (App Home openings) shares it; it adds latency, never staleness, since the
+ * call starts after every reader that joins it. The plain client ignores it.
+ */
+export interface ReadOptions {
+  gatherMs?: number;
+}
+
 export interface ConvaiClient {
   readonly prefix: ApiPrefix;
   readonly baseUrl: string;
   register(input: RegisterInput): Promise<ConvaiResult<RegisterData>>;
   update(input: UpdateInput): Promise<ConvaiResult<UpdateData>>;
   deregister(modelGroupName: string): Promise<ConvaiResult<DeregisterData>>;
-  list(): Promise<ConvaiResult<ConvaiModel[]>>;
+  list(options?: ReadOptions): Promise<ConvaiResult<ConvaiModel[]>>;
   /** POST /character/list (never under the model prefix); retried like list. */
-  listCharacters(): Promise<ConvaiResult<ConvaiCharacter[]>>;
+  listCharacters(options?: ReadOptions): Promise<ConvaiResult<ConvaiCharacter[]>>;
   /**
    * POST /character/update {charID, model_group_name}; sent once, never re-sent after a failure that may
    * have applied (`ambiguous`): re-read the character list instead.

@@ -63,7 +63,7 @@ interface Job {
 export function createLlmService(options: LlmServiceOptions): LlmService {
   const ctx: Ctx = { ...options, log: options.logger.child({ component: "service" }) };
   return {
-    list: () => ctx.convai.list(),
+    list: (options) => ctx.convai.list(options),
     get: (group) => lookup(ctx.convai, group),
     register: (actor, input, opts) => register(ctx, actor, input, opts),
     update: (actor, group, request, opts) => update(ctx, actor, group, request, opts),

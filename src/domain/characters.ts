@@ -4,7 +4,13 @@
  * (group, character ids, target) so a request can be kept and replayed later; only bugs throw.
  */
 import { isBuiltInModelCode } from "../convai/built-in-models.js";
-import type { ConvaiCharacter, ConvaiClient, ConvaiModel, ConvaiResult } from "../convai/types.js";
+import type {
+  ConvaiCharacter,
+  ConvaiClient,
+  ConvaiModel,
+  ConvaiResult,
+  ReadOptions,
+} from "../convai/types.js";
 import { mapLimit } from "../lib/async.js";
 import type { Logger } from "../logger.js";
 import {
@@ -104,7 +110,7 @@ export interface SafeDeregisterRequest {
 }
 
 export interface CharacterService {
-  list(): Promise<ConvaiResult<ConvaiCharacter[]>>;
+  list(options?: ReadOptions): Promise<ConvaiResult<ConvaiCharacter[]>>;
   assign(actor: Actor, request: AssignRequest): Promise<AssignOutcome>;
   deregister(actor: Actor, request: SafeDeregisterRequest): Promise<SafeDeregisterOutcome>;
 }
@@ -123,7 +129,7 @@ interface Ctx extends CharacterServiceOptions {
 export function createCharacterService(options: CharacterServiceOptions): CharacterService {
   const ctx: Ctx = { ...options, log: options.logger.child({ component: "characters" }) };
   return {
-    list: () => ctx.convai.listCharacters(),
+    list: (options) => ctx.convai.listCharacters(options),
     assign: (actor, request) => assign(ctx, actor, request),
     deregister: (actor, request) => safeDeregister(ctx, actor, request),
   };

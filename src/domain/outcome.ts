@@ -2,6 +2,7 @@ import type {
   ConvaiFailure,
   ConvaiModel,
   ConvaiResult,
+  ReadOptions,
   RegisterInput,
   UpdatableField,
 } from "../convai/types.js";
@@ -95,7 +96,7 @@ export interface ChangeOptions {
 }
 
 export interface LlmService {
-  list(): Promise<ConvaiResult<ConvaiModel[]>>;
+  list(options?: ReadOptions): Promise<ConvaiResult<ConvaiModel[]>>;
   get(group: string): Promise<LookupOutcome>;
   register(actor: Actor, input: RegisterInput, opts: ChangeOptions): Promise<ChangeOutcome>;
   update(actor: Actor, group: string, request: UpdateRequest, opts: ChangeOptions): Promise<ChangeOutcome>;

@@ -156,3 +156,28 @@ describe("coalesceReads", () => {
     expect(lists).toHaveLength(2);
   });
 });
+
+describe("gathering a burst of reads", () => {
+  it("a read with gatherMs waits before it calls, and readers arriving meanwhile share it", async () => {
+    const { client, lists } = manualClient();
+    const c = coalesceReads(client);
+    const first = c.list({ gatherMs: 60 });
+    const second = c.list();
+    expect(lists).toHaveLength(0); // nothing sent yet: still gathering
+    await new Promise((r) => setTimeout(r, 90));
+    expect(lists).toHaveLength(1);
+    lists[0]?.resolve(models("a"));
+    expect(await first).toEqual(await second);
+    expect(c.listCalls).toBe(1);
+  });
+
+  it("a change that completes while a read gathers: later readers get a call of their own", async () => {
+    const { client, lists } = manualClient();
+    const c = coalesceReads(client);
+    void c.list({ gatherMs: 60 });
+    await c.update({ model_group_name: "g", display_name: "x" });
+    void c.list({ gatherMs: 60 });
+    await new Promise((r) => setTimeout(r, 90));
+    expect(lists).toHaveLength(2);
+  });
+});
