@@ -83,6 +83,8 @@ export interface CharacterRecord {
   /** For a move: the group being deregistered. */
   from?: string;
   moves: Array<{ name: string; before?: string; after: string }>;
+  /** The manager who approved the request, when approvals are on (SPEC §13). */
+  approver?: Actor;
 }
 
 export type AssignOutcome =
@@ -109,9 +111,61 @@ export interface SafeDeregisterRequest {
   moveTo?: string | undefined;
 }
 
+/**
+ * An assign checked against Convai's lists but not yet applied: the characters chosen, as Convai holds
+ * them now. An approval request is made from one, and an approval re-plans and compares (SPEC §13).
+ */
+export type AssignPlan =
+  | { ok: true; group: string; chosen: ConvaiCharacter[] }
+  | {
+      ok: false;
+      reason: "fields";
+      /** `already`: every chosen character is on the group; `unknown_character`: one is gone. */
+      code: "none" | "too_many" | "unknown_character" | "already";
+      errors: CharacterFieldErrors;
+    }
+  | {
+      ok: false;
+      reason: "failed";
+      code: "unreadable" | "unknown_group";
+      message: string;
+      transactionID?: string;
+    };
+
+/** A safe deregister checked against Convai's lists: the characters to move and where, not yet sent. */
+export type DeregisterPlan =
+  | Extract<SafeDeregisterOutcome, { kind: "refused" | "unavailable" }>
+  | {
+      kind: "ready";
+      group: string;
+      /** The characters on the group now; empty when none uses it. */
+      on: ConvaiCharacter[];
+      moveTo?: string;
+      /** The model as Convai lists it; absent when it is not registered (the deregister will say so). */
+      model?: ConvaiModel;
+    };
+
+/** Who applies a change on whose approval: the approver is named in the announcement (SPEC §13). */
+export interface ApplyOptions {
+  approver?: Actor | undefined;
+}
+
 export interface CharacterService {
   list(options?: ReadOptions): Promise<ConvaiResult<ConvaiCharacter[]>>;
+  planAssign(request: AssignRequest): Promise<AssignPlan>;
+  /** Applies a plan as it stands: no re-read before the updates, so a caller re-plans when time has passed. */
+  applyAssign(
+    actor: Actor,
+    plan: Extract<AssignPlan, { ok: true }>,
+    options?: ApplyOptions,
+  ): Promise<AssignOutcome>;
   assign(actor: Actor, request: AssignRequest): Promise<AssignOutcome>;
+  planDeregister(request: SafeDeregisterRequest): Promise<DeregisterPlan>;
+  applyDeregister(
+    actor: Actor,
+    plan: Extract<DeregisterPlan, { kind: "ready" }>,
+    options?: ApplyOptions,
+  ): Promise<SafeDeregisterOutcome>;
   deregister(actor: Actor, request: SafeDeregisterRequest): Promise<SafeDeregisterOutcome>;
 }
 
@@ -130,8 +184,18 @@ export function createCharacterService(options: CharacterServiceOptions): Charac
   const ctx: Ctx = { ...options, log: options.logger.child({ component: "characters" }) };
   return {
     list: (options) => ctx.convai.listCharacters(options),
-    assign: (actor, request) => assign(ctx, actor, request),
-    deregister: (actor, request) => safeDeregister(ctx, actor, request),
+    planAssign: (request) => planAssign(ctx, request),
+    applyAssign: (actor, plan, options) => applyAssign(ctx, actor, plan, options),
+    assign: async (actor, request) => {
+      const plan = await planAssign(ctx, request, actor);
+      return plan.ok ? applyAssign(ctx, actor, plan) : plan;
+    },
+    planDeregister: (request) => planDeregister(ctx, request),
+    applyDeregister: (actor, plan, options) => applyDeregister(ctx, actor, plan, options),
+    deregister: async (actor, request) => {
+      const plan = await planDeregister(ctx, request, actor);
+      return plan.kind === "ready" ? applyDeregister(ctx, actor, plan) : plan;
+    },
   };
 }
 
@@ -164,21 +228,33 @@ function summary(report: MoveReport): { counts: Record<string, number>; outcome:
   return { counts, outcome };
 }
 
-async function assign(ctx: Ctx, actor: Actor, request: AssignRequest): Promise<AssignOutcome> {
+/**
+ * Checks an assign against Convai's current lists without changing anything. `actor` is given when the
+ * plan is applied at once: its refusals are then audited like the change they stop.
+ */
+async function planAssign(ctx: Ctx, request: AssignRequest, actor?: Actor): Promise<AssignPlan> {
   const started = Date.now();
   const group = request.group;
   const ids = [...new Set(request.characterIds)];
-  const log = (outcome: string, extra: Record<string, unknown> = {}) =>
-    audit(ctx, { action: "assign", actor, group, started, outcome }, { characters: ids.length, ...extra });
+  const log = (outcome: string) => {
+    if (actor)
+      audit(ctx, { action: "assign", actor, group, started, outcome }, { characters: ids.length });
+  };
   if (ids.length === 0) {
     log("refused: no character chosen");
-    return { ok: false, reason: "fields", errors: { characters: "Choose at least one character." } };
+    return {
+      ok: false,
+      reason: "fields",
+      code: "none",
+      errors: { characters: "Choose at least one character." },
+    };
   }
   if (ids.length > MAX_ASSIGN) {
     log("refused: too many characters");
     return {
       ok: false,
       reason: "fields",
+      code: "too_many",
       errors: { characters: `Choose at most ${MAX_ASSIGN} characters at a time.` },
     };
   }
@@ -189,6 +265,7 @@ async function assign(ctx: Ctx, actor: Actor, request: AssignRequest): Promise<A
     return {
       ok: false,
       reason: "failed",
+      code: "unreadable",
       message:
         `Nothing was changed: the bot could not read ${!characters.ok ? "the characters" : "the models"} from Convai. ${failure ? describeFailure(failure) : ""}`.trim(),
       ...tx(failure?.transactionID),
@@ -199,6 +276,7 @@ async function assign(ctx: Ctx, actor: Actor, request: AssignRequest): Promise<A
     return {
       ok: false,
       reason: "failed",
+      code: "unknown_group",
       message: `No custom LLM named ${group} is registered any more, so nothing was changed. Run list to see the registered models.`,
     };
   }
@@ -209,6 +287,7 @@ async function assign(ctx: Ctx, actor: Actor, request: AssignRequest): Promise<A
     return {
       ok: false,
       reason: "fields",
+      code: "unknown_character",
       errors: {
         characters: `${missing.length === 1 ? "One chosen character is" : `${missing.length} chosen characters are`} not in this Convai account (deleted since the form opened?): ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? "…" : ""}. Nothing was changed; choose again.`,
       },
@@ -224,15 +303,32 @@ async function assign(ctx: Ctx, actor: Actor, request: AssignRequest): Promise<A
     return {
       ok: false,
       reason: "fields",
+      code: "already",
       errors: {
         characters: `${names.length === 1 ? `${names[0]} is` : "Every chosen character is"} already on ${group}: there is nothing to change.`,
       },
     };
   }
+  return { ok: true, group, chosen };
+}
+
+async function applyAssign(
+  ctx: Ctx,
+  actor: Actor,
+  plan: Extract<AssignPlan, { ok: true }>,
+  options: ApplyOptions = {},
+): Promise<AssignOutcome> {
+  const started = Date.now();
+  const { group, chosen } = plan;
   const report = await moveAll(ctx, chosen, group);
-  const notify = await announce(ctx, { action: "assign", actor, target: group }, report);
+  const approver = options.approver ? { approver: options.approver } : {};
+  const notify = await announce(ctx, { action: "assign", actor, target: group, ...approver }, report);
   const { counts, outcome } = summary(report);
-  log(outcome, counts);
+  audit(
+    ctx,
+    { action: "assign", actor, group, started, outcome },
+    { characters: chosen.length, ...(options.approver ? { approver: options.approver.userId } : {}), ...counts },
+  );
   return { ok: true, group, report, notify };
 }
 
@@ -346,18 +442,19 @@ function targetProblem(group: string, moveTo: string, models: readonly ConvaiMod
 }
 
 /**
- * Deregister that silences no one: the group's characters move to `moveTo` first, and the deregister is
- * sent only when every one of them moved and none is left on the group.
+ * Checks a deregister against Convai's lists: which characters use the group, and whether `moveTo` can
+ * take them. Nothing is sent. `actor` is given when the plan is applied at once (its refusals are audited).
  */
-async function safeDeregister(
+async function planDeregister(
   ctx: Ctx,
-  actor: Actor,
   request: SafeDeregisterRequest,
-): Promise<SafeDeregisterOutcome> {
+  actor?: Actor,
+): Promise<DeregisterPlan> {
   const started = Date.now();
   const { group, moveTo } = request;
-  const log = (outcome: string, extra: Record<string, unknown> = {}) =>
-    audit(ctx, { action: "move", actor, group, started, outcome }, { moveTo, ...extra });
+  const log = (outcome: string) => {
+    if (actor) audit(ctx, { action: "move", actor, group, started, outcome }, { moveTo });
+  };
   const [characters, models] = await Promise.all([ctx.convai.listCharacters(), ctx.convai.list()]);
   if (!characters.ok) {
     log(`failed: ${characters.kind}`);
@@ -368,7 +465,9 @@ async function safeDeregister(
     };
   }
   const on = characters.data.filter((c) => c.model === group);
-  if (on.length === 0) return { kind: "attempted", change: await ctx.llm.deregister(actor, group) };
+  const model = models.ok ? models.data.find((m) => m.model_group_name === group) : undefined;
+  const found = model ? { model } : {};
+  if (on.length === 0) return { kind: "ready", group, on, ...found };
   if (!models.ok) {
     log(`failed: ${models.kind}`);
     return {
@@ -377,9 +476,8 @@ async function safeDeregister(
       ...tx(models.transactionID),
     };
   }
-  if (!models.data.some((m) => m.model_group_name === group)) {
-    return { kind: "attempted", change: await ctx.llm.deregister(actor, group) };
-  }
+  // Not registered: the deregister itself reports it; moving characters for it would make no sense.
+  if (!model) return { kind: "ready", group, on: [] };
   const count = `${on.length} character${on.length === 1 ? " uses" : "s use"} ${group}`;
   if (!moveTo) {
     log("refused: no move_to");
@@ -390,11 +488,38 @@ async function safeDeregister(
     log("refused: bad move_to");
     return { kind: "refused", errors: { move_to: problem } };
   }
+  return { kind: "ready", group, on, moveTo, model };
+}
+
+/**
+ * Deregister that silences no one: the plan's characters move to its `moveTo` first, and the deregister
+ * is sent only when every one of them moved and none is left on the group.
+ */
+async function applyDeregister(
+  ctx: Ctx,
+  actor: Actor,
+  plan: Extract<DeregisterPlan, { kind: "ready" }>,
+  options: ApplyOptions = {},
+): Promise<SafeDeregisterOutcome> {
+  const started = Date.now();
+  const { group, on, moveTo } = plan;
+  const approver = options.approver ? { approver: options.approver } : {};
+  if (on.length === 0 || moveTo === undefined) {
+    return { kind: "attempted", change: await ctx.llm.deregister(actor, group, approver) };
+  }
   const moves = await moveAll(ctx, on, moveTo, group);
-  const notify = await announce(ctx, { action: "move", actor, target: moveTo, from: group }, moves);
+  const notify = await announce(
+    ctx,
+    { action: "move", actor, target: moveTo, from: group, ...approver },
+    moves,
+  );
   const { counts, outcome } = summary(moves);
-  log(outcome, counts);
+  audit(
+    ctx,
+    { action: "move", actor, group, started, outcome },
+    { moveTo, ...(options.approver ? { approver: options.approver.userId } : {}), ...counts },
+  );
   if (outcome !== "succeeded" || moves.rereadError || moves.leftOn)
     return { kind: "kept", group, moves, notify };
-  return { kind: "attempted", change: await ctx.llm.deregister(actor, group), moves, notify };
+  return { kind: "attempted", change: await ctx.llm.deregister(actor, group, approver), moves, notify };
 }
