@@ -64,12 +64,14 @@ export function createDeps(options: {
       resolvePublicAddress(hostname, { allowPrivate: config.allowPrivateUrls, ...lookup }),
     logger,
   });
+  const characters = createCharacterService({ convai, llm: service, notify, logger });
   const approvals =
     config.approval && config.notifyChannel
       ? createApprovals({
           client,
           channel: config.notifyChannel,
           service,
+          characters,
           authz: createAuthorizer({ config, client, logger }),
           probe: options.probe ?? probeEndpoint,
           allowPrivateUrls: config.allowPrivateUrls,
@@ -78,6 +80,8 @@ export function createDeps(options: {
           logger,
           secret: config.approval.secret,
           ttlMs: config.approval.ttlMs,
+          // An apply is ~30 Convai calls in the worst case (an assign of 100 at 4 at once), each bounded.
+          stalledAfterMs: Math.max(10 * 60_000, 30 * config.convai.timeoutMs),
         })
       : undefined;
   return {
@@ -85,7 +89,7 @@ export function createDeps(options: {
     config,
     logger,
     service,
-    characters: createCharacterService({ convai, llm: service, notify, logger }),
+    characters,
     authz: createAuthorizer({ config, client, logger }),
     view: { prefix: convai.prefix, sandbox },
     validation: { prefix: convai.prefix, allowPrivateUrls: config.allowPrivateUrls, secrets: config.secrets },

@@ -1,7 +1,18 @@
 import type { WebClient } from "@slack/web-api";
 import { z } from "zod";
-import { type ConvaiModel, DEFAULT_BASE_URL, type RegisterInput } from "../convai/types.js";
+import {
+  type ConvaiCharacter,
+  type ConvaiModel,
+  DEFAULT_BASE_URL,
+  type RegisterInput,
+} from "../convai/types.js";
 import { diffUpdate } from "../domain/changes.js";
+import {
+  type CharacterService,
+  characterName,
+  type DeregisterPlan,
+  type SafeDeregisterOutcome,
+} from "../domain/characters.js";
 import { normaliseBaseUrl, secretHostRefusal } from "../domain/fields.js";
 import type {
   Actor,
@@ -15,8 +26,16 @@ import type { Logger } from "../logger.js";
 import type { Presented } from "../modals/submission.js";
 import type { Authorizer } from "../slack/authz.js";
 import { slackErrorCode } from "../slack/authz.js";
-import { createSealer, type Envelope, type PendingChange } from "./seal.js";
-import { awaitingBlocks, decidedMessage, type RequestSummary, requestMessage } from "./ui.js";
+import { charactersDigest, createSealer, type Envelope, type PendingChange } from "./seal.js";
+import {
+  awaitingBlocks,
+  decidedMessage,
+  movesOutcome,
+  REQUEST_MOVE_LINES,
+  type RequestMoves,
+  type RequestSummary,
+  requestMessage,
+} from "./ui.js";
 
 /**
  * Four-eyes approval (SPEC §13). A manager's change is validated as today, then posted to the notify
@@ -31,7 +50,9 @@ export const REQUEST_EVENT = "convai_llm_request";
 export type ChangeRequest =
   | { kind: "register"; input: RegisterInput; verify: boolean; keyRef?: string | undefined }
   | { kind: "update"; group: string; request: UpdateRequest; verify: boolean; keyRef?: string | undefined }
-  | { kind: "deregister"; group: string };
+  /** `moveTo`: where the group's characters go first, when any use it (SPEC §10). */
+  | { kind: "deregister"; group: string; moveTo?: string | undefined }
+  | { kind: "assign"; group: string; characterIds: readonly string[] };
 
 export interface Press {
   decision: "approve" | "reject";
@@ -58,11 +79,15 @@ const requestMeta = z.object({
     expires_at: z.number(),
     sealed: z.string().optional(),
     state: z.enum(["pending", "applying", "approved", "rejected", "expired", "unreadable", "failed"]),
-    action: z.enum(["register", "update", "deregister"]),
+    /** When the state became "applying" (epoch ms): a replica that died mid-apply leaves it behind. */
+    applying_at: z.number().optional(),
+    action: z.enum(["register", "update", "deregister", "assign"]),
     group: z.string(),
     requester: z.string(),
     decided_by: z.string().optional(),
     changes: z.string().optional(),
+    /** The characters the request moves, as the message shows them (JSON of RequestMoves). */
+    moves: z.string().optional(),
   }),
 });
 type RequestMeta = z.infer<typeof requestMeta>["event_payload"];
@@ -71,12 +96,15 @@ interface Ctx {
   client: WebClient;
   channel: string;
   service: LlmService;
+  characters: CharacterService;
   authz: Authorizer;
   probe: ProbeFn;
   allowPrivateUrls: boolean;
   /** CONVAI_SECRET_<NAME>_HOSTS: an `env:` key is refused at request time when its host is not listed. */
   secretHosts: ReadonlyMap<string, readonly string[]>;
   sandbox: boolean;
+  /** How long "applying" may last before another approval may take the request over. */
+  stalledAfterMs: number;
   log: Logger;
   sealer: ReturnType<typeof createSealer>;
 }
@@ -118,6 +146,7 @@ async function request(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<P
     group: summary.group,
     requester: actor.userId,
     changes: JSON.stringify(summary.changes),
+    ...(summary.moves ? { moves: JSON.stringify(summary.moves) } : {}),
   };
   let ts: string | undefined;
   try {
@@ -243,15 +272,87 @@ async function prepare(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<P
       };
     }
     case "deregister": {
-      const found = await ctx.service.get(change.group);
-      if (!found.ok) return { ok: false, reason: "failed", message: found.message };
+      const plan = await ctx.characters.planDeregister({ group: change.group, moveTo: change.moveTo });
+      if (plan.kind !== "ready") return planRefusal(plan);
+      const model = plan.model ?? (await modelOf(ctx, change.group));
+      if (!("model_group_name" in model)) return model;
+      const moves = plan.moveTo === undefined ? undefined : movesOf(plan.on, plan.moveTo);
       return {
         ok: true,
-        pending: { kind: "deregister", requester, group: change.group, before: snapshot(found.model) },
-        summary: { action: "deregister", group: change.group, requester: actor.userId, changes: [] },
+        pending: {
+          kind: "deregister",
+          requester,
+          group: change.group,
+          before: snapshot(model),
+          ...(plan.moveTo !== undefined ? { moveTo: plan.moveTo } : {}),
+          characters: charactersDigest(plan.on.map((c) => c.character_id)),
+        },
+        summary: {
+          action: "deregister",
+          group: change.group,
+          requester: actor.userId,
+          changes: [],
+          ...(moves ? { moves } : {}),
+        },
+      };
+    }
+    case "assign": {
+      const plan = await ctx.characters.planAssign({
+        group: change.group,
+        characterIds: change.characterIds,
+      });
+      if (!plan.ok) {
+        return plan.reason === "fields"
+          ? { ok: false, reason: "fields", errors: plan.errors }
+          : { ok: false, reason: "failed", message: plan.message, transactionID: plan.transactionID };
+      }
+      // Characters already on the group need nothing: the request names only those that move.
+      const moving = plan.chosen.filter((c) => c.model !== change.group);
+      return {
+        ok: true,
+        pending: {
+          kind: "assign",
+          requester,
+          group: change.group,
+          characters: moving.map((c) => ({
+            id: c.character_id,
+            ...(c.model !== undefined ? { before: c.model } : {}),
+          })),
+        },
+        summary: {
+          action: "assign",
+          group: change.group,
+          requester: actor.userId,
+          changes: [],
+          moves: movesOf(moving, change.group),
+        },
       };
     }
   }
+}
+
+/** A deregister plan that cannot go ahead, as the requester's form shows it. */
+function planRefusal(plan: Exclude<DeregisterPlan, { kind: "ready" }>): Prepared {
+  return plan.kind === "refused"
+    ? { ok: false, reason: "fields", errors: plan.errors }
+    : { ok: false, reason: "failed", message: plan.message, transactionID: plan.transactionID };
+}
+
+/** The model as Convai lists it, or why it cannot be read (not registered, Convai failing). */
+async function modelOf(ctx: Ctx, group: string): Promise<ConvaiModel | Extract<Prepared, { ok: false }>> {
+  const found = await ctx.service.get(group);
+  return found.ok ? found.model : { ok: false, reason: "failed", message: found.message };
+}
+
+function movesOf(characters: readonly ConvaiCharacter[], target: string): RequestMoves {
+  return {
+    total: characters.length,
+    shown: characters.slice(0, REQUEST_MOVE_LINES).map((c) => ({
+      name: characterName(c),
+      ...(c.model !== undefined ? { before: c.model } : {}),
+      after: target,
+    })),
+  };
 }
 
 /** An `env:` key may only go to the hosts its CONVAI_SECRET_<NAME>_HOSTS lists (SPEC §5). */
@@ -371,6 +472,7 @@ async function load(
         requester: meta.requester,
         expiresAt: meta.expires_at,
         changes: changes.success ? changes.data.map(cleanChange) : [],
+        ...movesFrom(meta.moves),
       },
     },
   };
@@ -385,6 +487,29 @@ const cleanChange = (c: {
   after: c.after,
   ...(c.before !== undefined ? { before: c.before } : {}),
 });
+
+const movesSchema = z.object({
+  total: z.number().int().min(0),
+  shown: z
+    .array(z.object({ name: z.string(), before: z.string().optional(), after: z.string() }))
+    .max(REQUEST_MOVE_LINES),
+});
+
+/** The moves as the message showed them; a malformed list is dropped (the message is rebuilt without it). */
+function movesFrom(text: string | undefined): { moves?: RequestMoves } {
+  const parsed = movesSchema.safeParse(safeJson(text));
+  if (!parsed.success) return {};
+  return {
+    moves: {
+      total: parsed.data.total,
+      shown: parsed.data.shown.map((m) => ({
+        name: m.name,
+        after: m.after,
+        ...(m.before !== undefined ? { before: m.before } : {}),
+      })),
+    },
+  };
+}
 
 function safeJson(text: string | undefined): unknown {
   try {
@@ -420,11 +545,20 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
   const read = await load(ctx, press);
   if (!read.ok) return read.message;
   const { meta, summary } = read.loaded;
-  const done = DONE[meta.state];
+  const stalled = isStalled(ctx, meta);
+  const done = stalled ? undefined : DONE[meta.state];
   if (done) return `This request ${done} <@${meta.decided_by ?? "unknown"}>. Nothing more was done.`;
-  if (meta.state !== "pending") return `This request is ${meta.state}. Nothing was changed.`;
+  if (meta.state !== "pending" && !stalled) return `This request is ${meta.state}. Nothing was changed.`;
+  if (stalled && press.decision === "reject") {
+    return `This request was being applied by <@${meta.decided_by ?? "unknown"}> and did not finish (the replica applying it stopped), so part of it may be in place and it cannot be rejected. Approve it to re-check it against Convai and finish it.`;
+  }
   const envelope: Envelope = { id: meta.request_id, expiresAt: meta.expires_at, sealed: meta.sealed ?? "" };
   const opened = ctx.sealer.open(envelope);
+  if (!opened.ok && stalled) {
+    const text = `Not confirmed: the replica applying this request stopped, and the request can no longer be finished (${opened.code}). Check \`list\` and \`history\` to see what took effect.`;
+    await finalise(ctx, press, meta, summary, "failed", meta.decided_by, { emoji: ":warning:", text });
+    return text;
+  }
   if (!opened.ok) {
     log.warn(
       { code: opened.code },
@@ -457,7 +591,18 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
     log.warn("Refused a requester approving their own change.");
     return "You requested this change, so another manager must approve it. Nothing was changed.";
   }
-  const claimed = await mark(ctx, press, { ...meta, state: "applying", decided_by: press.userId }, summary);
+  if (stalled) {
+    log.warn(
+      { stalledBy: meta.decided_by, since: meta.applying_at },
+      "Taking over an approval request left applying by a replica that stopped; it is re-checked against Convai.",
+    );
+  }
+  const claimed = await mark(
+    ctx,
+    press,
+    { ...meta, state: "applying", applying_at: Date.now(), decided_by: press.userId },
+    summary,
+  );
   if (!claimed)
     return "The request message could not be marked as being applied, so nothing was changed. Try again.";
   const result = await apply(ctx, change, {
@@ -472,6 +617,15 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
   return updated
     ? result.text
     : `${result.text} The request message could not be updated, but the outcome above stands.`;
+}
+
+/**
+ * A request left "applying" for longer than any apply can take: its replica stopped mid-way. Another
+ * approval may take it over, since every apply re-checks Convai first and reports what is already there.
+ */
+function isStalled(ctx: Ctx, meta: RequestMeta): boolean {
+  if (meta.state !== "applying") return false;
+  return meta.applying_at === undefined || Date.now() - meta.applying_at > ctx.stalledAfterMs;
 }
 
 /** Replaces the message's state (and drops the sealed change once decided). */
@@ -535,40 +689,33 @@ interface Applied {
 }
 
 /**
- * Re-checks the change against Convai's current list, then applies it through the ordinary workflow.
+ * Re-checks the change against Convai's current lists, then applies it through the ordinary workflow.
  * A change already in place (another replica applied it, or someone did it by hand) is reported as
  * already applied, never as a failure.
  */
 async function apply(ctx: Ctx, change: PendingChange, approver: Actor): Promise<Applied> {
   const requester: Actor = change.requester;
+  if (change.kind === "assign") return applyAssign(ctx, change, approver);
   const group = change.kind === "register" ? change.input.model_group_name : change.group;
   const found = await ctx.service.get(group);
   if (!found.ok && found.reason === "failed") return failed(`Not applied: ${found.message}`);
   const current = found.ok ? found.model : undefined;
-  const already: Applied = {
-    state: "approved",
-    emoji: ":white_check_mark:",
-    text: "Already applied: Convai already holds this change.",
-  };
-  const moved: Applied = failed(
-    "Not applied: the model changed since the request was made. Ask the requester to submit it again.",
-  );
   switch (change.kind) {
     case "register": {
-      if (current) return current.model_name === change.input.model_name ? already : moved;
+      if (current) return current.model_name === change.input.model_name ? ALREADY : MOVED;
       const outcome = await ctx.service.register(requester, change.input, {
         verify: change.verify,
         keyRef: change.keyRef,
         approver,
       });
-      if (!outcome.ok && outcome.reason === "fields" && outcome.errors.model_group_name) return already;
+      if (!outcome.ok && outcome.reason === "fields" && outcome.errors.model_group_name) return ALREADY;
       return described(outcome);
     }
     case "update": {
-      if (!current) return moved;
+      if (!current) return MOVED;
       if (!sameAs(current, change.before)) {
         const { changes } = diffUpdate(current, group, { ...change.request, api_key: undefined });
-        return changes.length === 0 && !change.request.api_key ? already : moved;
+        return changes.length === 0 && !change.request.api_key ? ALREADY : MOVED;
       }
       const outcome = await ctx.service.update(requester, group, change.request, {
         verify: change.verify,
@@ -578,17 +725,124 @@ async function apply(ctx: Ctx, change: PendingChange, approver: Actor): Promise<
       return described(outcome);
     }
     case "deregister": {
-      if (!current) return already;
-      if (!sameAs(current, change.before)) return moved;
-      const outcome = await ctx.service.deregister(requester, group, { approver });
-      // The race with another replica: the later deregister meets a 404; the list tells.
-      if (!outcome.ok && outcome.reason === "failed" && !(await ctx.service.get(group)).ok) return already;
-      return described(outcome);
+      if (!current) return ALREADY;
+      if (!sameAs(current, change.before)) return MOVED;
+      return applyDeregister(ctx, change, approver);
     }
   }
 }
 
-const failed = (text: string): Applied => ({ state: "failed", emoji: ":x:", text });
+const ALREADY: Applied = {
+  state: "approved",
+  emoji: ":white_check_mark:",
+  text: "Already applied: Convai already holds this change.",
+};
+const MOVED: Applied = failed(
+  "Not applied: the model changed since the request was made. Ask the requester to submit it again.",
+);
+
+/**
+ * An approved deregister: the characters on the group must be the ones the request saw (or none), so a
+ * character put on it meanwhile is never stranded, and the move target must still exist.
+ */
+async function applyDeregister(
+  ctx: Ctx,
+  change: Extract<PendingChange, { kind: "deregister" }>,
+  approver: Actor,
+): Promise<Applied> {
+  const group = change.group;
+  const plan = await ctx.characters.planDeregister({ group, moveTo: change.moveTo });
+  const again = "Ask the requester to submit it again.";
+  if (plan.kind === "unavailable") return failed(`Not applied: ${plan.message}`);
+  if (plan.kind === "refused") {
+    return change.moveTo === undefined
+      ? failed(
+          `Not applied: characters started using ${group} since the request, so deregistering it would leave them without a model. ${again}`,
+        )
+      : failed(`Not applied: ${Object.values(plan.errors).join(" ")} ${again}`);
+  }
+  const then = change.characters;
+  const now = charactersDigest(plan.on.map((c) => c.character_id));
+  // Characters that left the group meanwhile strand no one; any other difference was not approved.
+  if (now.count > 0 && now.digest !== then.digest) {
+    return failed(
+      `Not applied: the characters using ${group} changed since the request (${then.count} then, ${now.count} now), so deregistering it could leave a character without a model. ${again}`,
+    );
+  }
+  const outcome = await ctx.characters.applyDeregister(change.requester, plan, { approver });
+  return deregisterApplied(ctx, group, outcome);
+}
+
+async function deregisterApplied(ctx: Ctx, group: string, outcome: SafeDeregisterOutcome): Promise<Applied> {
+  switch (outcome.kind) {
+    case "refused":
+      return failed(`Not applied: ${Object.values(outcome.errors).join(" ")}`);
+    case "unavailable":
+      return failed(`Not applied: ${outcome.message}`);
+    case "kept": {
+      const moves = movesOutcome(outcome.moves);
+      return {
+        state: "failed",
+        emoji: ":warning:",
+        text: `Not deregistered: not every character moved, so ${group} stays registered. ${moves.text}`,
+      };
+    }
+    case "attempted": {
+      const moved = outcome.moves ? ` ${movesOutcome(outcome.moves).text}` : "";
+      const change = outcome.change;
+      // The race with another replica: the later deregister meets a 404; the list tells.
+      if (!change.ok && change.reason === "failed" && !(await ctx.service.get(group)).ok) {
+        return { ...ALREADY, text: `${ALREADY.text}${moved}` };
+      }
+      const result = described(change);
+      return { ...result, text: `${result.text}${moved}` };
+    }
+  }
+}
+
+/**
+ * An approved assign: every character must still be on the model it was on when requested (or already on
+ * the target); the group must still be registered. Then the ordinary assign runs on the fresh plan.
+ */
+async function applyAssign(
+  ctx: Ctx,
+  change: Extract<PendingChange, { kind: "assign" }>,
+  approver: Actor,
+): Promise<Applied> {
+  const group = change.group;
+  const plan = await ctx.characters.planAssign({ group, characterIds: change.characters.map((c) => c.id) });
+  if (!plan.ok) {
+    if (plan.code === "already") return ALREADY;
+    return failed(
+      `Not applied: ${plan.reason === "fields" ? Object.values(plan.errors).join(" ") : plan.message}`,
+    );
+  }
+  const byId = new Map(plan.chosen.map((c) => [c.character_id, c]));
+  const changed = change.characters.flatMap((c) => {
+    const now = byId.get(c.id);
+    return now && now.model !== c.before && now.model !== group ? [now] : [];
+  });
+  if (changed.length > 0) {
+    const names = changed.slice(0, 5).map((c) => `${characterName(c)} (now on ${c.model ?? "no model"})`);
+    return failed(
+      `Not applied: ${changed.length === 1 ? "a character" : `${changed.length} characters`} moved to another model since the request: ${names.join(", ")}${changed.length > 5 ? "…" : ""}. Ask the requester to submit it again.`,
+    );
+  }
+  const outcome = await ctx.characters.applyAssign(change.requester, plan, { approver });
+  if (!outcome.ok) {
+    return failed(
+      `Not applied: ${outcome.reason === "fields" ? Object.values(outcome.errors).join(" ") : outcome.message}`,
+    );
+  }
+  const moves = movesOutcome(outcome.report);
+  return moves.complete
+    ? { state: "approved", emoji: ":white_check_mark:", text: `Applied: ${moves.text}` }
+    : { state: "failed", emoji: ":warning:", text: `Partly applied: ${moves.text}` };
+}
+
+function failed(text: string): Applied {
+  return { state: "failed", emoji: ":x:", text };
+}
 
 function described(outcome: ChangeOutcome): Applied {
   if (outcome.ok) {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
 import { z } from "zod";
 
 /**
@@ -20,9 +20,22 @@ const TAG_BYTES = 16;
 const actor = z.object({ userId: z.string().min(1), teamId: z.string().optional() });
 
 /**
- * What a request carries, one member per kind of change. Adding a kind (assign, move: SPEC §10) is one
- * more member here, one case in approvals/apply.ts and one in approvals/ui.ts: the exhaustive switches
- * make tsc point at every place.
+ * The characters on a group when a deregister was requested, as a count and a digest of their sorted ids:
+ * an approval applies only if the same characters (or none) use it then, so no one approved is surprised
+ * and no character that arrived meanwhile is stranded. A digest keeps a group of thousands small.
+ */
+const onGroup = z.object({ count: z.number().int().min(0), digest: z.string() });
+
+export function charactersDigest(ids: readonly string[]): { count: number; digest: string } {
+  const sorted = [...new Set(ids)].sort();
+  const digest = createHash("sha256").update(sorted.join("\n"), "utf8").digest("base64url").slice(0, 22);
+  return { count: sorted.length, digest };
+}
+
+/**
+ * What a request carries, one member per kind of change. Adding a kind is one more member here, one case
+ * each in approvals/requests.ts (prepare, apply) and the wording in approvals/ui.ts: the exhaustive
+ * switches make tsc point at every place.
  */
 export const pendingChange = z.discriminatedUnion("kind", [
   z.object({
@@ -61,6 +74,20 @@ export const pendingChange = z.discriminatedUnion("kind", [
     requester: actor,
     group: z.string(),
     before: z.record(z.string(), z.union([z.string(), z.boolean()])),
+    /** Where the group's characters move before it goes (SPEC §10); absent when none used it. */
+    moveTo: z.string().optional(),
+    // A request sealed before characters were checked reads as "no character used it".
+    characters: onGroup.default(() => charactersDigest([])),
+  }),
+  z.object({
+    kind: z.literal("assign"),
+    requester: actor,
+    group: z.string(),
+    /** The characters to move and the model each was on when requested (a multi-select holds 100). */
+    characters: z
+      .array(z.object({ id: z.string().min(1), before: z.string().optional() }))
+      .min(1)
+      .max(100),
   }),
 ]);
 export type PendingChange = z.infer<typeof pendingChange>;

@@ -1,4 +1,5 @@
 import type { KnownBlock } from "@slack/types";
+import type { CharacterResult, MoveReport } from "../domain/characters.js";
 import type { FieldChange } from "../domain/outcome.js";
 import { withSandbox } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
@@ -6,7 +7,13 @@ import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
 
 /** The approval request message (SPEC §13) and what it becomes once decided: pure builders, no I/O. */
 
-export type RequestAction = "register" | "update" | "deregister";
+export type RequestAction = "register" | "update" | "deregister" | "assign";
+
+/** Characters a request moves: the first few by name (what the message shows), and how many in all. */
+export interface RequestMoves {
+  total: number;
+  shown: Array<{ name: string; before?: string; after: string }>;
+}
 
 export interface RequestSummary {
   action: RequestAction;
@@ -14,10 +21,21 @@ export interface RequestSummary {
   requester: string;
   /** Before → after as people see it; an api_key is only ever "new key supplied". */
   changes: FieldChange[];
+  /** assign, and a deregister that moves the group's characters first. */
+  moves?: RequestMoves;
   expiresAt: number;
 }
 
-const VERB = { register: "register", update: "update", deregister: "deregister" } as const;
+/** Character lines a request message names; the rest are counted (the sealed change holds them all). */
+export const REQUEST_MOVE_LINES = 20;
+
+/** "register of `g`", "assignment of 3 characters to `g`": what was asked, as a phrase. */
+function what(s: Pick<RequestSummary, "action" | "group" | "moves">): string {
+  const group = codeSpan(s.group, 200);
+  if (s.action !== "assign") return `${s.action} of custom LLM ${group}`;
+  const n = s.moves?.total ?? 0;
+  return `assignment of ${n} character${n === 1 ? "" : "s"} to custom LLM ${group}`;
+}
 
 /** A date Slack renders in each reader's time zone, with an ISO fallback. */
 export function slackDate(ms: number): string {
@@ -34,17 +52,42 @@ export function changeLines(changes: readonly FieldChange[]): string[] {
 }
 
 function headline(s: RequestSummary): string {
-  return `${VERB[s.action]} of custom LLM ${codeSpan(s.group, 200)} requested by <@${s.requester}>`;
+  return `${what(s)} requested by <@${s.requester}>`;
+}
+
+function moveLines(moves: RequestMoves): string[] {
+  const lines = moves.shown.map(
+    (m) =>
+      `• ${escapeMrkdwn(truncate(m.name, 80))}: ${m.before !== undefined ? codeSpan(m.before, 100) : "_(no model)_"} → ${codeSpan(m.after, 100)}`,
+  );
+  if (moves.total > moves.shown.length) lines.push(`…and ${moves.total - moves.shown.length} more`);
+  return lines;
+}
+
+function changeText(s: RequestSummary): string[] {
+  switch (s.action) {
+    case "register":
+    case "update":
+      return changeLines(s.changes);
+    case "assign":
+      return s.moves ? moveLines(s.moves) : [];
+    case "deregister": {
+      const gone = `• ${codeSpan(s.group, 200)} is removed from Convai`;
+      if (!s.moves || s.moves.total === 0) return [gone];
+      const n = s.moves.total;
+      return [
+        `${gone}, after its ${n} character${n === 1 ? "" : "s"} move${n === 1 ? "s" : ""} (if one does not, nothing is removed):`,
+        ...moveLines(s.moves),
+      ];
+    }
+  }
 }
 
 function body(s: RequestSummary): KnownBlock[] {
   const blocks: KnownBlock[] = [
     { type: "section", text: mrkdwn(`:raised_hand: *Approval needed*: ${headline(s)}`) },
   ];
-  const lines =
-    s.action === "deregister"
-      ? [`• ${codeSpan(s.group, 200)} is removed from Convai`]
-      : changeLines(s.changes);
+  const lines = changeText(s);
   if (lines.length > 0) blocks.push({ type: "section", text: mrkdwn(truncate(lines.join("\n"), 3000)) });
   return blocks;
 }
@@ -116,11 +159,37 @@ export function awaitingBlocks(s: RequestSummary, link: string | undefined): Kno
     {
       type: "section",
       text: mrkdwn(
-        `:hourglass_flowing_sand: Nothing was changed yet: your ${VERB[s.action]} of ${codeSpan(s.group, 200)} awaits another manager's approval${link ? ` (<${link}|see the request>)` : ""}. It expires ${slackDate(s.expiresAt)}.`,
+        `:hourglass_flowing_sand: Nothing was changed yet: your ${what(s)} awaits another manager's approval${link ? ` (<${link}|see the request>)` : ""}. It expires ${slackDate(s.expiresAt)}.`,
       ),
     },
-    ...(s.changes.length > 0
-      ? [{ type: "section" as const, text: mrkdwn(truncate(changeLines(s.changes).join("\n"), 3000)) }]
+    ...(changeText(s).length > 0
+      ? [{ type: "section" as const, text: mrkdwn(truncate(changeText(s).join("\n"), 3000)) }]
       : []),
   ];
+}
+
+/** Characters' fates after an approved assign or move, in a few lines for the request message. */
+export function movesOutcome(report: MoveReport): { complete: boolean; text: string } {
+  const count = (status: CharacterResult["status"]) => report.results.filter((r) => r.status === status);
+  const moved = count("moved");
+  const missed = [...count("failed"), ...count("unknown")];
+  const target = codeSpan(report.target, 200);
+  const plural = (n: number) => `${n} character${n === 1 ? "" : "s"}`;
+  if (missed.length === 0) {
+    return {
+      complete: !report.rereadError,
+      text: `${plural(moved.length)} moved to ${target}.${report.rereadError ? " The character list could not be re-read to confirm it." : ""}`,
+    };
+  }
+  const named = missed
+    .slice(0, 10)
+    .map(
+      (r) =>
+        `${escapeMrkdwn(truncate(r.name, 80))} (${r.status === "unknown" ? "not confirmed" : "not moved"}: ${escapeMrkdwn(truncate("reason" in r ? r.reason : "", 200))})`,
+    );
+  const more = missed.length > named.length ? ` and ${missed.length - named.length} more` : "";
+  return {
+    complete: false,
+    text: `${plural(moved.length)} of ${plural(moved.length + missed.length)} moved to ${target}; ${named.join("; ")}${more}.`,
+  };
 }

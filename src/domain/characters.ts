@@ -237,8 +237,7 @@ async function planAssign(ctx: Ctx, request: AssignRequest, actor?: Actor): Prom
   const group = request.group;
   const ids = [...new Set(request.characterIds)];
   const log = (outcome: string) => {
-    if (actor)
-      audit(ctx, { action: "assign", actor, group, started, outcome }, { characters: ids.length });
+    if (actor) audit(ctx, { action: "assign", actor, group, started, outcome }, { characters: ids.length });
   };
   if (ids.length === 0) {
     log("refused: no character chosen");
@@ -327,7 +326,11 @@ async function applyAssign(
   audit(
     ctx,
     { action: "assign", actor, group, started, outcome },
-    { characters: chosen.length, ...(options.approver ? { approver: options.approver.userId } : {}), ...counts },
+    {
+      characters: chosen.length,
+      ...(options.approver ? { approver: options.approver.userId } : {}),
+      ...counts,
+    },
   );
   return { ok: true, group, report, notify };
 }

@@ -1,9 +1,7 @@
 import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction } from "@slack/bolt";
 import type { KnownBlock } from "@slack/types";
-import type { Approvals } from "../approvals/requests.js";
 import type { Deps } from "../deps.js";
 import type { SafeDeregisterOutcome } from "../domain/characters.js";
-import { type Actor, describeFailure } from "../domain/outcome.js";
 import { CALLBACK, FIELD } from "../slack/ids.js";
 import { assignOptions, assignOutcomeBlocks, keptBlocks, moveReportBlocks } from "./assign-ui.js";
 import { readAssignForm, readMoveTo } from "./characters-form.js";
@@ -107,42 +105,11 @@ async function onDeregister(deps: Deps, { ack, body, view, client }: Args): Prom
     ...{ deps, client, kind: "deregister", actor: ctx.actor, view, ack, arrived },
     work: () =>
       deps.approvals
-        ? requestDeregister(deps, deps.approvals, ctx.actor, group)
+        ? deps.approvals.request(ctx.actor, { kind: "deregister", group, moveTo })
         : deps.characters.deregister(ctx.actor, { group, moveTo }).then((o) => presentDeregister(deps, o)),
     restore: async (errors, banner) =>
       withBanner(await deregisterView(deps, group, view.private_metadata, errors), banner),
   });
-}
-
-/**
- * With approvals on, only the deregister itself is a request kind (a `move` kind is not built yet): a
- * model that characters still use is refused on move_to, so an approval never strands them on a gone model.
- */
-async function requestDeregister(
-  deps: Deps,
-  approvals: Approvals,
-  actor: Actor,
-  group: string,
-): Promise<Presented> {
-  const characters = await deps.characters.list();
-  if (!characters.ok) {
-    return {
-      ok: false,
-      reason: "failed",
-      message: `Nothing was requested: the bot could not read which characters use ${group}. ${describeFailure(characters)}`,
-      ...(characters.transactionID ? { transactionID: characters.transactionID } : {}),
-    };
-  }
-  const on = characters.data.filter((c) => c.model === group).length;
-  if (on === 0) return approvals.request(actor, { kind: "deregister", group });
-  const count = `${on} character${on === 1 ? " uses" : "s use"} ${group}`;
-  return {
-    ok: false,
-    reason: "fields",
-    errors: {
-      move_to: `${count}. With approvals on, move them first (${deps.command} assign <model>), then request the deregister.`,
-    },
-  };
 }
 
 async function onAssign(deps: Deps, { ack, body, view, client }: Args): Promise<void> {
@@ -156,10 +123,17 @@ async function onAssign(deps: Deps, { ack, body, view, client }: Args): Promise<
   await settle({
     ...{ deps, client, kind: "assign", actor: ctx.actor, view, ack, arrived },
     work: () =>
-      deps.characters.assign(ctx.actor, { group, characterIds: form.characterIds }).then((o): Presented => {
-        if (!o.ok) return o;
-        return { ok: true, ...assignOutcomeBlocks(o.group, o.report, o.notify, deps.config.notifyChannel) };
-      }),
+      deps.approvals
+        ? deps.approvals.request(ctx.actor, { kind: "assign", group, characterIds: form.characterIds })
+        : deps.characters
+            .assign(ctx.actor, { group, characterIds: form.characterIds })
+            .then((o): Presented => {
+              if (!o.ok) return o;
+              return {
+                ok: true,
+                ...assignOutcomeBlocks(o.group, o.report, o.notify, deps.config.notifyChannel),
+              };
+            }),
     restore: async (errors, banner) =>
       withBanner(await assignView(deps, group, view.private_metadata, errors.characters), banner),
   });

@@ -37,6 +37,7 @@ export function changeMetadata(change: ChangeRecord | CharacterRecord, at: Date)
           group: change.target,
           fields: "",
           actor: change.actor.userId,
+          ...(change.approver ? { approver: change.approver.userId } : {}),
           at: at.toISOString(),
           characters: change.moves.length,
           ...(change.from !== undefined ? { from: change.from } : {}),
@@ -119,6 +120,8 @@ export function characterMessage(
   );
   if (n > shown.length) lines.push(`…and ${n - shown.length} more`);
   const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(head) }];
+  if (record.approver)
+    blocks.push({ type: "context", elements: [mrkdwn(`Approved by <@${record.approver.userId}>`)] });
   // Packed into sections of at most 3000 characters; 40 lines of at most ~300 fit in a few.
   let chunk: string[] = [];
   const flush = () => {

@@ -3,17 +3,11 @@
  * the channel's messages and their metadata) and the Convai sandbox over real HTTP.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
-import { createSealer, type PendingChange } from "../../src/approvals/seal.js";
+import { charactersDigest, createSealer, type PendingChange } from "../../src/approvals/seal.js";
 import { CHECKED_VALUE } from "../../src/slack/ids.js";
+import { press as pressRequest, requestMeta } from "../helpers/approvals.js";
 import { everythingSent, MANAGER, MEMBER, startTestBot, type TestBot } from "../helpers/bot.js";
-import {
-  blockAction,
-  input,
-  sendInteraction,
-  stateValues,
-  viewSubmission,
-} from "../helpers/slack-requests.js";
+import { input, sendInteraction, stateValues, viewSubmission } from "../helpers/slack-requests.js";
 import { ackSchema } from "../helpers/views.js";
 
 const SECOND = "U0SECOND";
@@ -21,17 +15,6 @@ const NOTIFY = "C0NOTIFY";
 const SECRET = "approval-secret-for-tests-0123456789abcdef";
 const MODEL_KEY = "sk-model-APPROVAL-SECRET-5e1f";
 const META = JSON.stringify({ v: 1, origin: "command", channelId: "C0CHAN" });
-
-const requestMeta = z.object({
-  event_type: z.literal("convai_llm_request"),
-  event_payload: z.looseObject({
-    request_id: z.string(),
-    expires_at: z.number(),
-    sealed: z.string().optional(),
-    state: z.string(),
-    decided_by: z.string().optional(),
-  }),
-});
 
 let t: TestBot | undefined;
 afterEach(async () => {
@@ -88,39 +71,13 @@ async function requestRegister(b: TestBot, group = "acme-llama") {
   return { ack, post, stored, meta };
 }
 
-let pressSeq = 0;
-async function press(
+/** A press as SECOND unless told otherwise, on a request in NOTIFY. */
+const press = (
   b: TestBot,
   ts: string,
   requestId: string,
   opts: { userId?: string; teamId?: string; decision?: "approve" | "reject" } = {},
-): Promise<string> {
-  pressSeq += 1;
-  const userId = opts.userId ?? SECOND;
-  const before = b.fake.callsTo("chat.postEphemeral").length;
-  const res = await sendInteraction(
-    b.url,
-    blockAction({
-      actionId: opts.decision === "reject" ? "convai_approval_reject" : "convai_approval_approve",
-      blockId: "convai_approval",
-      value: requestId,
-      userId,
-      ...(opts.teamId ? { teamId: opts.teamId } : {}),
-      channelId: NOTIFY,
-      messageTs: ts,
-      triggerId: `trig${pressSeq}`,
-    }),
-  );
-  expect(res.status).toBe(200);
-  // The answer to this press: the first ephemeral to this user after it (presses may overlap).
-  const mine = () =>
-    b.fake
-      .callsTo("chat.postEphemeral")
-      .slice(before)
-      .find((c) => c.args.user === userId);
-  await b.fake.waitFor("chat.postEphemeral", () => mine() !== undefined, 8000);
-  return String(mine()?.args.text);
-}
+) => pressRequest(b, NOTIFY, ts, requestId, { userId: SECOND, ...opts });
 
 const stateOf = (b: TestBot, ts: string) =>
   requestMeta.parse(notifyMessages(b).find((m) => m.ts === ts)?.metadata).event_payload;
@@ -259,6 +216,7 @@ describe("approval requests", () => {
       requester: { userId: MANAGER, teamId: "T0TEST" },
       group: "acme-old",
       before: { model_name: "m" },
+      characters: charactersDigest([]),
     };
     const plant = (envelope: { id: string; expiresAt: number; sealed: string }, ts: string) => {
       b.fake.messages.set(NOTIFY, [
