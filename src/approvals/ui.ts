@@ -190,6 +190,6 @@ export function movesOutcome(report: MoveReport): { complete: boolean; text: str
   const more = missed.length > named.length ? ` and ${missed.length - named.length} more` : "";
   return {
     complete: false,
-    text: `${plural(moved.length)} of ${plural(moved.length + missed.length)} moved to ${target}; ${named.join("; ")}${more}.`,
+    text: `${moved.length} of ${plural(moved.length + missed.length)} moved to ${target}; ${named.join("; ")}${more}.`,
   };
 }

@@ -214,7 +214,7 @@ describe("assign under approval", () => {
     fault(b, "character-update", { kind: "status", status: 500, body: { ERROR: "boom" } }, { after: 1 });
     const answer = await press(b, stored.ts, meta.request_id);
     expect(answer).toMatch(
-      /^Partly applied: 1 character of 2 characters moved to `acme-llm`; (Amara|Bruno) \(/,
+      /^Partly applied: 1 of 2 characters moved to `acme-llm`; (Amara|Bruno) \(/,
     );
     expect(updates(b)).toHaveLength(2);
     expect(requestState(b, NOTIFY, stored.ts).state).toBe("failed");
@@ -313,7 +313,7 @@ describe("deregister with moves under approval", () => {
     fault(b, "character-update", { kind: "status", status: 500, body: { ERROR: "boom" } }, { after: 1 });
     const answer = await press(b, stored.ts, meta.request_id);
     expect(answer).toMatch(
-      /^Not deregistered: not every character moved, so acme-llm stays registered\. 1 character of 2 characters moved to `backup-llm`; (Chen|Dana) \(not moved/,
+      /^Not deregistered: not every character moved, so acme-llm stays registered\. 1 of 2 characters moved to `backup-llm`; (Chen|Dana) \(not moved/,
     );
     expect(groups(b)).toContain(GROUP);
     expect(mutations(b).some((r) => r.path.endsWith("deregister"))).toBe(false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createSealer, type PendingChange } from "../../src/approvals/seal.js";
+import { charactersDigest, createSealer, type PendingChange } from "../../src/approvals/seal.js";
 import { FIELD_LIMITS } from "../../src/domain/fields.js";
 
 /**
@@ -30,5 +30,36 @@ describe("the sealed payload's size at the field limits", () => {
     expect(ascii).toBeGreaterThan(2000);
     expect(ascii).toBeLessThan(10_000);
     expect(wide).toBeLessThan(20_000);
+  });
+
+  it("an assign of 100 characters stays near a register's size; a deregister of 10,000 characters does not grow", () => {
+    const sealer = createSealer("size-test-secret-0123456789abcdef0123", 86_400_000);
+    const requester = { userId: "U0123456789AB", teamId: "T0123456789AB" };
+    const uuid = (i: number) => `${String(i).padStart(8, "0")}-1111-4222-8333-444455556666`;
+    const assign: PendingChange = {
+      kind: "assign",
+      requester,
+      group: "g".repeat(FIELD_LIMITS.model_group_name),
+      characters: Array.from({ length: 100 }, (_, i) => ({ id: uuid(i), before: "gpt-4o-mini" })),
+    };
+    const ids = Array.from({ length: 10_000 }, (_, i) => uuid(i));
+    const deregister: PendingChange = {
+      kind: "deregister",
+      requester,
+      group: "g".repeat(FIELD_LIMITS.model_group_name),
+      before: { model_name: "m".repeat(FIELD_LIMITS.model_name) },
+      moveTo: "backup-llm",
+      characters: charactersDigest(ids),
+    };
+    const assignSize = sealer.seal(assign).sealed.length;
+    const deregisterSize = sealer.seal(deregister).sealed.length;
+    console.info(
+      `sealed assign of 100 characters (UUID ids): ${assignSize} characters; deregister moving 10,000: ${deregisterSize}`,
+    );
+    expect(assignSize).toBeLessThan(10_000);
+    expect(deregisterSize).toBeLessThan(1_000);
+    // The digest is order-free and ignores repeats, so a re-read in another order compares equal.
+    expect(charactersDigest([...ids].reverse())).toEqual(charactersDigest([...ids, ids[0] ?? ""]));
+    expect(charactersDigest(ids.slice(1)).digest).not.toBe(charactersDigest(ids).digest);
   });
 });
