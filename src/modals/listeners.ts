@@ -3,6 +3,7 @@ import type { KnownBlock } from "@slack/types";
 import type { Deps } from "../deps.js";
 import type { SafeDeregisterOutcome } from "../domain/characters.js";
 import { CALLBACK, FIELD } from "../slack/ids.js";
+import { toUsage } from "../slack/usage.js";
 import { assignOptions, assignOutcomeBlocks, keptBlocks, moveReportBlocks } from "./assign-ui.js";
 import { readAssignForm, readMoveTo } from "./characters-form.js";
 import { readDeregisterForm, readRegisterForm, readUpdateForm } from "./form.js";
@@ -84,10 +85,14 @@ async function onUpdate(deps: Deps, { ack, body, view, client }: Args): Promise<
             .update(ctx.actor, group, form.fields, { verify: form.verify, keyRef: form.keyRef })
             .then((o) => presentChange(deps, o)),
     restore: async (errors, banner) => {
-      // The form shows the model's current values, so it needs a fresh read to be rebuilt.
-      const found = await deps.service.get(group);
+      // The form shows the model's current values and its users, so it needs fresh reads to be rebuilt.
+      const [found, characters] = await Promise.all([deps.service.get(group), deps.characters.list()]);
       if (!found.ok) return undefined;
-      return withBanner(updateModal(deps.view, found.model, view.private_metadata, prefill, errors), banner);
+      const usage = toUsage(characters);
+      return withBanner(
+        updateModal(deps.view, found.model, view.private_metadata, prefill, errors, usage),
+        banner,
+      );
     },
   });
 }

@@ -213,9 +213,7 @@ describe("assign under approval", () => {
     const { stored, meta } = await requested(b, assign(b, ["c-1", "c-2"]));
     fault(b, "character-update", { kind: "status", status: 500, body: { ERROR: "boom" } }, { after: 1 });
     const answer = await press(b, stored.ts, meta.request_id);
-    expect(answer).toMatch(
-      /^Partly applied: 1 of 2 characters moved to `acme-llm`; (Amara|Bruno) \(/,
-    );
+    expect(answer).toMatch(/^Partly applied: 1 of 2 characters moved to `acme-llm`; (Amara|Bruno) \(/);
     expect(updates(b)).toHaveLength(2);
     expect(requestState(b, NOTIFY, stored.ts).state).toBe("failed");
     expect(blocksAt(b, stored.ts)).toContain(":warning: Approved by");

@@ -591,6 +591,31 @@ describe("update with the endpoint test", () => {
     ]);
   });
 
+  it("slow and failing: the restored form still names the characters using the model", async () => {
+    const llm = await fakeLlm();
+    const b = await bot({ submitBudgetMs: 300 });
+    await b.sandbox.seed([
+      {
+        model_group_name: "acme-mistral",
+        model_name: CURRENT_MODEL,
+        base_url: llm.url(),
+        api_key: "sk-seeded-OLD-0002",
+      },
+    ]);
+    await b.sandbox.seedCharacters([
+      { character_id: "c-1", character_name: "Amara", model: "acme-mistral" },
+      { character_id: "c-2", character_name: "Bruno", model: "gpt-4o" },
+    ]);
+    llm.route("GET /v1/models", { status: 200, body: modelList(CURRENT_MODEL), delayMs: 1000 });
+    llm.route("POST /v1/chat/completions", { status: 503, body: { error: { message: "overloaded" } } });
+    const ack = await submit(b, UPDATE, updateValues(NEW_KEY), updateMeta("acme-mistral"));
+    expect(textOf(viewOf(ack).blocks)).toContain("Working");
+    const form = await followUp(b);
+    expect(form.callback_id).toBe(UPDATE);
+    expect(textOf(form.blocks)).toContain(":busts_in_silhouette: Used by 1 character: Amara");
+    expect(updates(b)).toEqual([]);
+  });
+
   it("a new key → probed with the new key and the current model name, then saved", async () => {
     const llm = await fakeLlm();
     const b = await seededBot(llm);
