@@ -401,6 +401,18 @@ describe("assign outside Slack's 3-second window", () => {
     expect(view.title.text).toBe("Characters assigned");
     expect(text(view.blocks)).toContain("Moved to `acme-llm`* (2)");
   });
+  it("the modal is gone when the outcome is ready: the outcome goes to the manager's DM, the moves stand", async () => {
+    const b = await bot(FIVE, { submitBudgetMs: 100 });
+    b.fake.on("views.update", () => ({ body: { ok: false, error: "not_found" } }));
+    fault(b, "character-update", { kind: "delay", ms: 300 }, { times: 2 });
+    const ack = await assign(b, ["c-1", "c-2"]);
+    expect(ack.view?.title.text).toBe("Working…");
+    const dm = await b.fake.waitFor("chat.postMessage", (c) => c.args.channel === MANAGER, 8000);
+    const shown = text(dm.args);
+    expect(shown).toContain("Moved to `acme-llm`* (2)");
+    expect(shown).toContain("Amara");
+    expect([modelOf(b, "c-1"), modelOf(b, "c-2")]).toEqual([GROUP, GROUP]);
+  });
 });
 
 describe("assign faults", () => {
