@@ -2,7 +2,7 @@
  * The real entry point (src/app.ts) as a child process: configuration errors, start-up against the fake
  * Slack, sandbox mode, /healthz, and SIGTERM with a submission in flight.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,49 +21,21 @@ import {
   stateValues,
   viewSubmission,
 } from "./helpers/slack-requests.js";
+import { waitForPort as portOf, ROOT, type Running, start } from "./production/processes.js";
 
-const ROOT = join(import.meta.dirname, "..");
 // An absolute loader URL, so the bot can run from any working folder (where its .env is).
 const TSX = pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
 const BOT_TOKEN = "xoxb-process-test-token";
 
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
 /** How node starts the bot: from source through tsx by default, or a built file. */
 const FROM_SOURCE = ["--import", TSX, join(ROOT, "src/app.ts")];
 
+/** Only what the test gives (plus PATH and HOME): nothing from the developer's own environment leaks in. */
 function run(env: Record<string, string>, args: string[] = [], cwd = ROOT, entry = FROM_SOURCE): Running {
-  const child = spawn(process.execPath, [...entry, ...args], {
-    cwd,
-    // Only what the test gives: nothing from the developer's own environment or .env leaks in.
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => out, exited };
+  return start(process.execPath, [...entry, ...args], cwd, env);
 }
 
-async function waitForPort(r: Running, timeoutMs = 15_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const match = /"port":(\d+)/.exec(r.output());
-    if (match?.[1]) return Number(match[1]);
-    if (r.child.exitCode !== null) throw new Error(`bot exited early:\n${r.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`bot did not start:\n${r.output()}`);
-}
+const waitForPort = (r: Running, timeoutMs = 15_000) => portOf(r, timeoutMs);
 
 let cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -72,12 +44,7 @@ afterEach(async () => {
 });
 
 function track(r: Running) {
-  cleanup.push(async () => {
-    if (r.child.exitCode === null) {
-      r.child.kill("SIGKILL");
-      await r.exited;
-    }
-  });
+  cleanup.push(() => r.kill());
 }
 
 async function fakeSlack(): Promise<FakeSlack> {
