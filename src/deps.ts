@@ -80,8 +80,7 @@ export function createDeps(options: {
           logger,
           secret: config.approval.secret,
           ttlMs: config.approval.ttlMs,
-          // An apply is ~30 Convai calls in the worst case (an assign of 100 at 4 at once), each bounded.
-          stalledAfterMs: Math.max(10 * 60_000, 30 * config.convai.timeoutMs),
+          stall: { minMs: 10 * 60_000, callTimeoutMs: config.convai.timeoutMs },
         })
       : undefined;
   return {

@@ -11,6 +11,7 @@ import {
   type CharacterService,
   characterName,
   type DeregisterPlan,
+  MAX_PARALLEL_UPDATES,
   type SafeDeregisterOutcome,
 } from "../domain/characters.js";
 import { normaliseBaseUrl, secretHostRefusal } from "../domain/fields.js";
@@ -26,7 +27,8 @@ import type { Logger } from "../logger.js";
 import type { Presented } from "../modals/submission.js";
 import type { Authorizer } from "../slack/authz.js";
 import { slackErrorCode } from "../slack/authz.js";
-import { charactersDigest, createSealer, type Envelope, type PendingChange } from "./seal.js";
+import { truncate } from "../slack/text.js";
+import { amongRequested, charactersDigest, createSealer, type Envelope, type PendingChange } from "./seal.js";
 import {
   awaitingBlocks,
   decidedMessage,
@@ -81,6 +83,8 @@ const requestMeta = z.object({
     state: z.enum(["pending", "applying", "approved", "rejected", "expired", "unreadable", "failed"]),
     /** When the state became "applying" (epoch ms): a replica that died mid-apply leaves it behind. */
     applying_at: z.number().optional(),
+    /** Until when that apply may still be running (epoch ms), from the size of the change. */
+    applying_until: z.number().optional(),
     action: z.enum(["register", "update", "deregister", "assign"]),
     group: z.string(),
     requester: z.string(),
@@ -103,8 +107,11 @@ interface Ctx {
   /** CONVAI_SECRET_<NAME>_HOSTS: an `env:` key is refused at request time when its host is not listed. */
   secretHosts: ReadonlyMap<string, readonly string[]>;
   sandbox: boolean;
-  /** How long "applying" may last before another approval may take the request over. */
-  stalledAfterMs: number;
+  /**
+   * How long "applying" may last before another approval may take the request over: at least `minMs`,
+   * and longer for a change of many Convai calls, each bounded by `callTimeoutMs`.
+   */
+  stall: { minMs: number; callTimeoutMs: number };
   log: Logger;
   sealer: ReturnType<typeof createSealer>;
 }
@@ -285,6 +292,7 @@ async function prepare(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<P
           group: change.group,
           before: snapshot(model),
           ...(plan.moveTo !== undefined ? { moveTo: plan.moveTo } : {}),
+          ...(plan.target ? { target: snapshot(plan.target) } : {}),
           characters: charactersDigest(plan.on.map((c) => c.character_id)),
         },
         summary: {
@@ -314,6 +322,7 @@ async function prepare(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<P
           kind: "assign",
           requester,
           group: change.group,
+          model: snapshot(plan.model),
           characters: moving.map((c) => ({
             id: c.character_id,
             ...(c.model !== undefined ? { before: c.model } : {}),
@@ -348,7 +357,8 @@ function movesOf(characters: readonly ConvaiCharacter[], target: string): Reques
   return {
     total: characters.length,
     shown: characters.slice(0, REQUEST_MOVE_LINES).map((c) => ({
-      name: characterName(c),
+      // Cut as the message shows it, so the metadata in clear stays small whatever Convai holds.
+      name: truncate(characterName(c), 80),
       ...(c.model !== undefined ? { before: c.model } : {}),
       after: target,
     })),
@@ -519,11 +529,13 @@ function safeJson(text: string | undefined): unknown {
   }
 }
 
-const DONE: Partial<Record<RequestMeta["state"], string>> = {
-  applying: "is being applied by",
-  approved: "was already approved by",
-  rejected: "was already rejected by",
-  failed: "was already approved by",
+/** What a press on a decided request is told, by the state the message holds. */
+const DONE: Partial<Record<RequestMeta["state"], (by: string) => string>> = {
+  applying: (by) => `This request is being applied by ${by}. Nothing more was done.`,
+  approved: (by) => `This request was already approved by ${by}. Nothing more was done.`,
+  rejected: (by) => `This request was already rejected by ${by}. Nothing more was done.`,
+  failed: (by) =>
+    `This request was already approved by ${by} but not (fully) applied; the request message says why. Nothing more was done: ask the requester to submit it again.`,
 };
 
 /**
@@ -547,15 +559,15 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
   const { meta, summary } = read.loaded;
   const stalled = isStalled(ctx, meta);
   const done = stalled ? undefined : DONE[meta.state];
-  if (done) return `This request ${done} <@${meta.decided_by ?? "unknown"}>. Nothing more was done.`;
+  if (done) return done(`<@${meta.decided_by ?? "unknown"}>`);
   if (meta.state !== "pending" && !stalled) return `This request is ${meta.state}. Nothing was changed.`;
   if (stalled && press.decision === "reject") {
-    return `This request was being applied by <@${meta.decided_by ?? "unknown"}> and did not finish (the replica applying it stopped), so part of it may be in place and it cannot be rejected. Approve it to re-check it against Convai and finish it.`;
+    return `This request was being applied by <@${meta.decided_by ?? "unknown"}> and did not finish (the replica applying it stopped), so part of it may be in place and it cannot be rejected. A manager other than the requester can approve it: the bot re-checks it against Convai and finishes it.`;
   }
   const envelope: Envelope = { id: meta.request_id, expiresAt: meta.expires_at, sealed: meta.sealed ?? "" };
   const opened = ctx.sealer.open(envelope);
   if (!opened.ok && stalled) {
-    const text = `Not confirmed: the replica applying this request stopped, and the request can no longer be finished (${opened.code}). Check \`list\` and \`history\` to see what took effect.`;
+    const text = `Not confirmed: the replica applying this request stopped, and the request can no longer be finished (${opened.code === "expired" ? "it expired" : "its sealed change cannot be read"}). Check \`list\` and \`history\` to see what took effect.`;
     await finalise(ctx, press, meta, summary, "failed", meta.decided_by, { emoji: ":warning:", text });
     return text;
   }
@@ -600,7 +612,13 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
   const claimed = await mark(
     ctx,
     press,
-    { ...meta, state: "applying", applying_at: Date.now(), decided_by: press.userId },
+    {
+      ...meta,
+      state: "applying",
+      applying_at: Date.now(),
+      applying_until: Date.now() + stallBound(ctx, change),
+      decided_by: press.userId,
+    },
     summary,
   );
   if (!claimed)
@@ -625,7 +643,23 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
  */
 function isStalled(ctx: Ctx, meta: RequestMeta): boolean {
   if (meta.state !== "applying") return false;
-  return meta.applying_at === undefined || Date.now() - meta.applying_at > ctx.stalledAfterMs;
+  const now = Date.now();
+  if (meta.applying_until !== undefined) return now > meta.applying_until;
+  if (meta.applying_at !== undefined) return now - meta.applying_at > ctx.stall.minMs;
+  // Marked by a version that recorded no time: only once the request expired can nothing be running.
+  return now >= meta.expires_at;
+}
+
+/** The longest an apply of `change` can take: twice its Convai calls at their deadline, at least minMs. */
+function stallBound(ctx: Ctx, change: PendingChange): number {
+  const rounds = (n: number) => Math.ceil(n / MAX_PARALLEL_UPDATES);
+  const calls =
+    change.kind === "assign"
+      ? 4 + rounds(change.characters.length)
+      : change.kind === "deregister"
+        ? 8 + rounds(change.characters.count)
+        : 8;
+  return Math.max(ctx.stall.minMs, 2 * calls * ctx.stall.callTimeoutMs);
 }
 
 /** Replaces the message's state (and drops the sealed change once decided). */
@@ -753,20 +787,31 @@ async function applyDeregister(
   const group = change.group;
   const plan = await ctx.characters.planDeregister({ group, moveTo: change.moveTo });
   const again = "Ask the requester to submit it again.";
-  if (plan.kind === "unavailable") return failed(`Not applied: ${plan.message}`);
+  if (plan.kind === "unavailable") return failed(`Not applied: ${withoutPrefix(plan.message)}`);
   if (plan.kind === "refused") {
     return change.moveTo === undefined
       ? failed(
           `Not applied: characters started using ${group} since the request, so deregistering it would leave them without a model. ${again}`,
         )
-      : failed(`Not applied: ${Object.values(plan.errors).join(" ")} ${again}`);
+      : failed(
+          `Not applied: ${change.moveTo}, where the characters were to move, is no longer registered. ${again}`,
+        );
   }
   const then = change.characters;
-  const now = charactersDigest(plan.on.map((c) => c.character_id));
-  // Characters that left the group meanwhile strand no one; any other difference was not approved.
-  if (now.count > 0 && now.digest !== then.digest) {
+  // Characters that left the group meanwhile (another replica, or by hand) strand no one; a new one would.
+  if (
+    !amongRequested(
+      plan.on.map((c) => c.character_id),
+      then,
+    )
+  ) {
     return failed(
-      `Not applied: the characters using ${group} changed since the request (${then.count} then, ${now.count} now), so deregistering it could leave a character without a model. ${again}`,
+      `Not applied: the characters using ${group} changed since the request (${then.count} then, ${plan.on.length} now), so deregistering it could leave a character without a model. ${again}`,
+    );
+  }
+  if (change.target && plan.target && plan.on.length > 0 && !sameAs(plan.target, change.target)) {
+    return failed(
+      `Not applied: ${change.moveTo}, where the characters were to move, changed since the request. ${again}`,
     );
   }
   const outcome = await ctx.characters.applyDeregister(change.requester, plan, { approver });
@@ -790,9 +835,15 @@ async function deregisterApplied(ctx: Ctx, group: string, outcome: SafeDeregiste
     case "attempted": {
       const moved = outcome.moves ? ` ${movesOutcome(outcome.moves).text}` : "";
       const change = outcome.change;
-      // The race with another replica: the later deregister meets a 404; the list tells.
-      if (!change.ok && change.reason === "failed" && !(await ctx.service.get(group)).ok) {
-        return { ...ALREADY, text: `${ALREADY.text}${moved}` };
+      if (!change.ok && change.reason === "failed") {
+        // The race with another replica: the later deregister meets a 404, and the list no longer has it.
+        const after = await ctx.service.get(group);
+        if (!after.ok && after.reason === "not_found") return { ...ALREADY, text: `${ALREADY.text}${moved}` };
+        if (outcome.moves) {
+          return failed(
+            `The characters moved, but the deregister did not go through, so ${group} stays registered: ${change.message}${moved}`,
+          );
+        }
       }
       const result = described(change);
       return { ...result, text: `${result.text}${moved}` };
@@ -811,11 +862,25 @@ async function applyAssign(
 ): Promise<Applied> {
   const group = change.group;
   const plan = await ctx.characters.planAssign({ group, characterIds: change.characters.map((c) => c.id) });
+  const again = "Ask the requester to submit it again.";
   if (!plan.ok) {
-    if (plan.code === "already") return ALREADY;
-    return failed(
-      `Not applied: ${plan.reason === "fields" ? Object.values(plan.errors).join(" ") : plan.message}`,
-    );
+    switch (plan.code) {
+      case "already":
+        return ALREADY;
+      case "unknown_character":
+        return failed(
+          `Not applied: a character in the request is no longer in this Convai account (deleted since?). ${again}`,
+        );
+      case "unknown_group":
+        return failed(`Not applied: ${group} is no longer registered. ${again}`);
+      default:
+        return failed(
+          `Not applied: ${plan.reason === "fields" ? Object.values(plan.errors).join(" ") : withoutPrefix(plan.message)}`,
+        );
+    }
+  }
+  if (change.model && !sameAs(plan.model, change.model)) {
+    return failed(`Not applied: ${group} changed since the request (its model or endpoint). ${again}`);
   }
   const byId = new Map(plan.chosen.map((c) => [c.character_id, c]));
   const changed = change.characters.flatMap((c) => {
@@ -838,6 +903,11 @@ async function applyAssign(
   return moves.complete
     ? { state: "approved", emoji: ":white_check_mark:", text: `Applied: ${moves.text}` }
     : { state: "failed", emoji: ":warning:", text: `Partly applied: ${moves.text}` };
+}
+
+/** A domain message as the request shows it after "Not applied: " (which already says nothing changed). */
+function withoutPrefix(message: string): string {
+  return message.replace(/^Nothing was (changed|deregistered): /, "");
 }
 
 function failed(text: string): Applied {

@@ -20,17 +20,43 @@ const TAG_BYTES = 16;
 const actor = z.object({ userId: z.string().min(1), teamId: z.string().optional() });
 
 /**
- * The characters on a group when a deregister was requested, as a count and a digest of their sorted ids:
- * an approval applies only if the same characters (or none) use it then, so no one approved is surprised
- * and no character that arrived meanwhile is stranded. A digest keeps a group of thousands small.
+ * The characters on a group when a deregister was requested: an approval applies only if the characters
+ * on it then are among these (some may have moved away meanwhile, by another replica applying the same
+ * request or by hand), so no character that arrived since is stranded. Each id is kept as a short hash
+ * (48 bits) up to MEMBER_HASHES characters; above that only a digest of them all, which must then match
+ * exactly or no character be left, so a group of thousands stays small.
  */
-const onGroup = z.object({ count: z.number().int().min(0), digest: z.string() });
+const onGroup = z.object({
+  count: z.number().int().min(0),
+  digest: z.string(),
+  members: z.array(z.string()).max(2000).optional(),
+});
+export type OnGroup = z.infer<typeof onGroup>;
 
-export function charactersDigest(ids: readonly string[]): { count: number; digest: string } {
+/** Ids hashed one by one at most; 500 hashes seal to about 8 KB. */
+export const MEMBER_HASHES = 500;
+
+const hash = (text: string, length: number) =>
+  createHash("sha256").update(text, "utf8").digest("base64url").slice(0, length);
+
+export function charactersDigest(ids: readonly string[]): OnGroup {
   const sorted = [...new Set(ids)].sort();
-  const digest = createHash("sha256").update(sorted.join("\n"), "utf8").digest("base64url").slice(0, 22);
-  return { count: sorted.length, digest };
+  return {
+    count: sorted.length,
+    digest: hash(sorted.join("\n"), 22),
+    ...(sorted.length <= MEMBER_HASHES ? { members: sorted.map((id) => hash(id, 8)) } : {}),
+  };
 }
+
+/** Whether every id in `now` was on the group when the request was made. */
+export function amongRequested(now: readonly string[], then: OnGroup): boolean {
+  if (now.length === 0) return true;
+  if (then.members === undefined) return charactersDigest(now).digest === then.digest;
+  const known = new Set(then.members);
+  return now.every((id) => known.has(hash(id, 8)));
+}
+
+const snapshotSchema = z.record(z.string(), z.union([z.string(), z.boolean()]));
 
 /**
  * What a request carries, one member per kind of change. Adding a kind is one more member here, one case
@@ -76,6 +102,8 @@ export const pendingChange = z.discriminatedUnion("kind", [
     before: z.record(z.string(), z.union([z.string(), z.boolean()])),
     /** Where the group's characters move before it goes (SPEC §10); absent when none used it. */
     moveTo: z.string().optional(),
+    /** The custom LLM they move to as it was when requested (absent for a built-in model code). */
+    target: snapshotSchema.optional(),
     // A request sealed before characters were checked reads as "no character used it".
     characters: onGroup.default(() => charactersDigest([])),
   }),
@@ -83,6 +111,8 @@ export const pendingChange = z.discriminatedUnion("kind", [
     kind: z.literal("assign"),
     requester: actor,
     group: z.string(),
+    /** The target model as it was when requested: an approval re-checks it like an update's. */
+    model: snapshotSchema.optional(),
     /** The characters to move and the model each was on when requested (a multi-select holds 100). */
     characters: z
       .array(z.object({ id: z.string().min(1), before: z.string().optional() }))

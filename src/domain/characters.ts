@@ -116,7 +116,15 @@ export interface SafeDeregisterRequest {
  * them now. An approval request is made from one, and an approval re-plans and compares (SPEC §13).
  */
 export type AssignPlan =
-  | { ok: true; group: string; chosen: ConvaiCharacter[] }
+  | {
+      ok: true;
+      group: string;
+      chosen: ConvaiCharacter[];
+      /** The target model as Convai lists it: an approval compares it with the one the request saw. */
+      model: ConvaiModel;
+      /** When planning began (epoch ms): the audit line's duration covers the reads too. */
+      started: number;
+    }
   | {
       ok: false;
       reason: "fields";
@@ -143,6 +151,10 @@ export type DeregisterPlan =
       moveTo?: string;
       /** The model as Convai lists it; absent when it is not registered (the deregister will say so). */
       model?: ConvaiModel;
+      /** The custom LLM the characters move to, as Convai lists it (absent for a built-in code). */
+      target?: ConvaiModel;
+      /** When planning began (epoch ms): the audit line's duration covers the reads too. */
+      started: number;
     };
 
 /** Who applies a change on whose approval: the approver is named in the announcement (SPEC §13). */
@@ -270,7 +282,8 @@ async function planAssign(ctx: Ctx, request: AssignRequest, actor?: Actor): Prom
       ...tx(failure?.transactionID),
     };
   }
-  if (!models.data.some((m) => m.model_group_name === group)) {
+  const model = models.data.find((m) => m.model_group_name === group);
+  if (!model) {
     log("refused: unknown group");
     return {
       ok: false,
@@ -308,7 +321,7 @@ async function planAssign(ctx: Ctx, request: AssignRequest, actor?: Actor): Prom
       },
     };
   }
-  return { ok: true, group, chosen };
+  return { ok: true, group, chosen, model, started };
 }
 
 async function applyAssign(
@@ -317,8 +330,7 @@ async function applyAssign(
   plan: Extract<AssignPlan, { ok: true }>,
   options: ApplyOptions = {},
 ): Promise<AssignOutcome> {
-  const started = Date.now();
-  const { group, chosen } = plan;
+  const { group, chosen, started } = plan;
   const report = await moveAll(ctx, chosen, group);
   const approver = options.approver ? { approver: options.approver } : {};
   const notify = await announce(ctx, { action: "assign", actor, target: group, ...approver }, report);
@@ -470,7 +482,7 @@ async function planDeregister(
   const on = characters.data.filter((c) => c.model === group);
   const model = models.ok ? models.data.find((m) => m.model_group_name === group) : undefined;
   const found = model ? { model } : {};
-  if (on.length === 0) return { kind: "ready", group, on, ...found };
+  if (on.length === 0) return { kind: "ready", group, on, ...found, started };
   if (!models.ok) {
     log(`failed: ${models.kind}`);
     return {
@@ -480,7 +492,7 @@ async function planDeregister(
     };
   }
   // Not registered: the deregister itself reports it; moving characters for it would make no sense.
-  if (!model) return { kind: "ready", group, on: [] };
+  if (!model) return { kind: "ready", group, on: [], started };
   const count = `${on.length} character${on.length === 1 ? " uses" : "s use"} ${group}`;
   if (!moveTo) {
     log("refused: no move_to");
@@ -491,7 +503,8 @@ async function planDeregister(
     log("refused: bad move_to");
     return { kind: "refused", errors: { move_to: problem } };
   }
-  return { kind: "ready", group, on, moveTo, model };
+  const target = models.data.find((m) => m.model_group_name === moveTo);
+  return { kind: "ready", group, on, moveTo, model, ...(target ? { target } : {}), started };
 }
 
 /**
@@ -504,11 +517,14 @@ async function applyDeregister(
   plan: Extract<DeregisterPlan, { kind: "ready" }>,
   options: ApplyOptions = {},
 ): Promise<SafeDeregisterOutcome> {
-  const started = Date.now();
-  const { group, on, moveTo } = plan;
+  const { group, on, moveTo, started } = plan;
   const approver = options.approver ? { approver: options.approver } : {};
-  if (on.length === 0 || moveTo === undefined) {
+  if (on.length === 0) {
     return { kind: "attempted", change: await ctx.llm.deregister(actor, group, approver) };
+  }
+  // planDeregister never builds this; a hand-made plan must not strand the group's characters.
+  if (moveTo === undefined) {
+    return { kind: "refused", errors: { move_to: "Choose the model to move the characters to first." } };
   }
   const moves = await moveAll(ctx, on, moveTo, group);
   const notify = await announce(

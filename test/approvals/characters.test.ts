@@ -102,8 +102,12 @@ const announcements = (b: TestBot) =>
   channelMessages(b, NOTIFY).filter(
     (m) => (m.metadata as { event_type?: string } | undefined)?.event_type === "convai_llm_change",
   );
-const fault = (b: TestBot, endpoint: SandboxEndpoint, f: Fault, more: { after?: number } = {}) =>
-  b.sandbox.inject({ endpoint, fault: f, ...more });
+const fault = (
+  b: TestBot,
+  endpoint: SandboxEndpoint,
+  f: Fault,
+  more: { after?: number; times?: number } = {},
+) => b.sandbox.inject({ endpoint, fault: f, ...more });
 
 /** Submits, checks the requester sees "awaits approval", returns the request message. */
 async function requested(b: TestBot, submitted: Promise<Ack>) {
@@ -202,8 +206,8 @@ describe("assign under approval", () => {
     const { stored, meta } = await requested(b, assign(b, ["c-1"]));
     await b.sandbox.reset();
     await b.sandbox.seedCharacters(FOUR);
-    expect(await press(b, stored.ts, meta.request_id)).toContain(
-      "Not applied: No custom LLM named acme-llm is registered any more",
+    expect(await press(b, stored.ts, meta.request_id)).toBe(
+      "Not applied: acme-llm is no longer registered. Ask the requester to submit it again.",
     );
     expect(updates(b)).toEqual([]);
   });
@@ -288,7 +292,7 @@ describe("deregister with moves under approval", () => {
     ]);
     await b.sandbox.seedCharacters(FOUR);
     expect(await press(b, stored.ts, meta.request_id)).toBe(
-      "Not applied: No custom LLM named backup-llm is registered any more. Choose another model; nothing was changed. Ask the requester to submit it again.",
+      "Not applied: backup-llm, where the characters were to move, is no longer registered. Ask the requester to submit it again.",
     );
     expect(mutations(b)).toEqual([]);
   });
@@ -321,7 +325,7 @@ describe("deregister with moves under approval", () => {
 
 describe("a request left applying by a replica that stopped", () => {
   /** Rewrites the stored request as a replica that died mid-apply leaves it. */
-  function leaveApplying(b: TestBot, ts: string, applyingAt: number | undefined) {
+  function leaveApplying(b: TestBot, ts: string, applyingAt: number | undefined, applyingUntil?: number) {
     const stored = storedRequest(b, NOTIFY, ts);
     const meta = stored.metadata as { event_type: string; event_payload: Record<string, unknown> };
     stored.metadata = {
@@ -331,14 +335,25 @@ describe("a request left applying by a replica that stopped", () => {
         state: "applying",
         decided_by: MANAGER,
         ...(applyingAt !== undefined ? { applying_at: applyingAt } : {}),
+        ...(applyingUntil !== undefined ? { applying_until: applyingUntil } : {}),
       },
     };
   }
 
-  it("recently: a press is answered from the message and nothing is sent", async () => {
+  it("still within its bound: a press is answered from the message and nothing is sent", async () => {
     const b = await bot();
     const { stored, meta } = await requested(b, assign(b, ["c-1"]));
+    // Started an hour ago, but a large change's bound (applying_until) is still ahead: not taken over.
+    leaveApplying(b, stored.ts, Date.now() - 60 * 60_000, Date.now() + 60_000);
+    expect(await press(b, stored.ts, meta.request_id)).toBe(
+      `This request is being applied by <@${MANAGER}>. Nothing more was done.`,
+    );
     leaveApplying(b, stored.ts, Date.now());
+    expect(await press(b, stored.ts, meta.request_id)).toBe(
+      `This request is being applied by <@${MANAGER}>. Nothing more was done.`,
+    );
+    // Marked by a version that kept no time: never taken over before the request expires.
+    leaveApplying(b, stored.ts, undefined);
     expect(await press(b, stored.ts, meta.request_id)).toBe(
       `This request is being applied by <@${MANAGER}>. Nothing more was done.`,
     );
@@ -363,7 +378,7 @@ describe("a request left applying by a replica that stopped", () => {
   it("long ago and already complete: reported as already applied", async () => {
     const b = await bot();
     const { stored, meta } = await requested(b, deregister(b, OTHER));
-    leaveApplying(b, stored.ts, undefined);
+    leaveApplying(b, stored.ts, Date.now() - 60 * 60_000);
     await b.sandbox.reset();
     await b.sandbox.seed([
       { model_group_name: OTHER, model_name: "mistral-large", api_key: "sk-y-123456789" },
@@ -372,5 +387,57 @@ describe("a request left applying by a replica that stopped", () => {
       "Already applied: Convai already holds this change.",
     );
     expect(mutations(b)).toEqual([]);
+  });
+
+  it("long ago, a deregister whose replica had moved one of two characters: finished, the model goes", async () => {
+    const b = await bot();
+    const { stored, meta } = await requested(b, deregister(b, OTHER));
+    leaveApplying(b, stored.ts, Date.now() - 60 * 60_000);
+    await b.sandbox.seedCharacters([{ character_id: "c-3", character_name: "Chen", model: OTHER }]);
+    expect(await press(b, stored.ts, meta.request_id)).toMatch(
+      /^Applied.*\. 1 character moved to `backup-llm`\.$/,
+    );
+    expect(updates(b).map((r) => (r.body as { charID?: string }).charID)).toEqual(["c-4"]);
+    expect(modelOf(b, "c-4")).toBe(OTHER);
+    expect(groups(b)).toEqual([OTHER]);
+  });
+});
+
+describe("what an approval re-checks besides the characters", () => {
+  it("an assign whose model was re-registered with another model since the request: not applied", async () => {
+    const b = await bot();
+    const { stored, meta } = await requested(b, assign(b, ["c-1"]));
+    await b.sandbox.seed([{ model_group_name: GROUP, model_name: "other-model", api_key: "sk-z-123456789" }]);
+    expect(await press(b, stored.ts, meta.request_id)).toBe(
+      "Not applied: acme-llm changed since the request (its model or endpoint). Ask the requester to submit it again.",
+    );
+    expect(updates(b)).toEqual([]);
+  });
+
+  it("a move target changed since the request: not applied, nobody moved", async () => {
+    const b = await bot();
+    const { stored, meta } = await requested(b, deregister(b, OTHER));
+    await b.sandbox.seed([
+      { model_group_name: OTHER, model_name: "mistral-small", api_key: "sk-w-123456789" },
+    ]);
+    expect(await press(b, stored.ts, meta.request_id)).toBe(
+      "Not applied: backup-llm, where the characters were to move, changed since the request. Ask the requester to submit it again.",
+    );
+    expect(mutations(b)).toEqual([]);
+  });
+
+  it("the deregister refused after the moves and the list unreadable: never reported as already applied", async () => {
+    const b = await bot();
+    const { stored, meta } = await requested(b, deregister(b, OTHER));
+    fault(b, "deregister", { kind: "status", status: 400, body: { ERROR: "refused for the test" } });
+    // The approval reads the model list 3 times before the deregister (re-check, plan, the deregister's
+    // own read); the 4th read, "is it gone already?", fails (with the client's own re-tries of a read).
+    fault(b, "list", { kind: "status", status: 500, body: { ERROR: "down" } }, { after: 3, times: 5 });
+    const answer = await press(b, stored.ts, meta.request_id);
+    expect(answer).toBe(
+      "The characters moved, but the deregister did not go through, so acme-llm stays registered: Convai refused the request: refused for the test. 2 characters moved to `backup-llm`.",
+    );
+    expect(groups(b)).toContain(GROUP);
+    expect(requestState(b, NOTIFY, stored.ts).state).toBe("failed");
   });
 });

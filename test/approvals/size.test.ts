@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { charactersDigest, createSealer, type PendingChange } from "../../src/approvals/seal.js";
+import {
+  amongRequested,
+  charactersDigest,
+  createSealer,
+  MEMBER_HASHES,
+  type PendingChange,
+} from "../../src/approvals/seal.js";
 import { FIELD_LIMITS } from "../../src/domain/fields.js";
 
 /**
@@ -53,13 +59,27 @@ describe("the sealed payload's size at the field limits", () => {
     };
     const assignSize = sealer.seal(assign).sealed.length;
     const deregisterSize = sealer.seal(deregister).sealed.length;
+    const each = sealer.seal({
+      ...deregister,
+      characters: charactersDigest(ids.slice(0, MEMBER_HASHES)),
+    }).sealed.length;
     console.info(
-      `sealed assign of 100 characters (UUID ids): ${assignSize} characters; deregister moving 10,000: ${deregisterSize}`,
+      `sealed assign of 100 characters (UUID ids): ${assignSize} characters; deregister moving ${MEMBER_HASHES} (each id hashed): ${each}; moving 10,000 (one digest): ${deregisterSize}`,
     );
     expect(assignSize).toBeLessThan(10_000);
+    expect(each).toBeLessThan(10_000);
     expect(deregisterSize).toBeLessThan(1_000);
     // The digest is order-free and ignores repeats, so a re-read in another order compares equal.
     expect(charactersDigest([...ids].reverse())).toEqual(charactersDigest([...ids, ids[0] ?? ""]));
     expect(charactersDigest(ids.slice(1)).digest).not.toBe(charactersDigest(ids).digest);
+    // Up to MEMBER_HASHES ids, a subset of the requested characters is recognised; above, only all or none.
+    const few = charactersDigest(ids.slice(0, 3));
+    expect(amongRequested(ids.slice(1, 3), few)).toBe(true);
+    expect(amongRequested([ids[0] ?? "", "someone-new"], few)).toBe(false);
+    expect(amongRequested([], few)).toBe(true);
+    const many = charactersDigest(ids);
+    expect(many.members).toBeUndefined();
+    expect(amongRequested([...ids].reverse(), many)).toBe(true);
+    expect(amongRequested(ids.slice(1), many)).toBe(false);
   });
 });
