@@ -776,8 +776,9 @@ const MOVED: Applied = failed(
 );
 
 /**
- * An approved deregister: the characters on the group must be the ones the request saw (or none), so a
- * character put on it meanwhile is never stranded, and the move target must still exist.
+ * An approved deregister: every character on the group now must have been on it when requested (some may
+ * have moved away since), so a character put on it meanwhile is never stranded; the move target must
+ * still exist, unchanged.
  */
 async function applyDeregister(
   ctx: Ctx,
@@ -786,15 +787,14 @@ async function applyDeregister(
 ): Promise<Applied> {
   const group = change.group;
   const plan = await ctx.characters.planDeregister({ group, moveTo: change.moveTo });
-  const again = "Ask the requester to submit it again.";
   if (plan.kind === "unavailable") return failed(`Not applied: ${withoutPrefix(plan.message)}`);
   if (plan.kind === "refused") {
     return change.moveTo === undefined
       ? failed(
-          `Not applied: characters started using ${group} since the request, so deregistering it would leave them without a model. ${again}`,
+          `Not applied: characters started using ${group} since the request, so deregistering it would leave them without a model. ${AGAIN}`,
         )
       : failed(
-          `Not applied: ${change.moveTo}, where the characters were to move, is no longer registered. ${again}`,
+          `Not applied: ${change.moveTo}, where the characters were to move, is no longer registered. ${AGAIN}`,
         );
   }
   const then = change.characters;
@@ -806,12 +806,12 @@ async function applyDeregister(
     )
   ) {
     return failed(
-      `Not applied: the characters using ${group} changed since the request (${then.count} then, ${plan.on.length} now), so deregistering it could leave a character without a model. ${again}`,
+      `Not applied: the characters using ${group} changed since the request (${then.count} then, ${plan.on.length} now), so deregistering it could leave a character without a model. ${AGAIN}`,
     );
   }
   if (change.target && plan.target && plan.on.length > 0 && !sameAs(plan.target, change.target)) {
     return failed(
-      `Not applied: ${change.moveTo}, where the characters were to move, changed since the request. ${again}`,
+      `Not applied: ${change.moveTo}, where the characters were to move, changed since the request. ${AGAIN}`,
     );
   }
   const outcome = await ctx.characters.applyDeregister(change.requester, plan, { approver });
@@ -862,17 +862,16 @@ async function applyAssign(
 ): Promise<Applied> {
   const group = change.group;
   const plan = await ctx.characters.planAssign({ group, characterIds: change.characters.map((c) => c.id) });
-  const again = "Ask the requester to submit it again.";
   if (!plan.ok) {
     switch (plan.code) {
       case "already":
         return ALREADY;
       case "unknown_character":
         return failed(
-          `Not applied: a character in the request is no longer in this Convai account (deleted since?). ${again}`,
+          `Not applied: a character in the request is no longer in this Convai account (deleted since?). ${AGAIN}`,
         );
       case "unknown_group":
-        return failed(`Not applied: ${group} is no longer registered. ${again}`);
+        return failed(`Not applied: ${group} is no longer registered. ${AGAIN}`);
       default:
         return failed(
           `Not applied: ${plan.reason === "fields" ? Object.values(plan.errors).join(" ") : withoutPrefix(plan.message)}`,
@@ -880,7 +879,7 @@ async function applyAssign(
     }
   }
   if (change.model && !sameAs(plan.model, change.model)) {
-    return failed(`Not applied: ${group} changed since the request (its model or endpoint). ${again}`);
+    return failed(`Not applied: ${group} changed since the request (its model or endpoint). ${AGAIN}`);
   }
   const byId = new Map(plan.chosen.map((c) => [c.character_id, c]));
   const changed = change.characters.flatMap((c) => {
@@ -904,6 +903,8 @@ async function applyAssign(
     ? { state: "approved", emoji: ":white_check_mark:", text: `Applied: ${moves.text}` }
     : { state: "failed", emoji: ":warning:", text: `Partly applied: ${moves.text}` };
 }
+
+const AGAIN = "Ask the requester to submit it again.";
 
 /** A domain message as the request shows it after "Not applied: " (which already says nothing changed). */
 function withoutPrefix(message: string): string {
