@@ -81,6 +81,7 @@ export function createDeps(options: {
           secret: config.approval.secret,
           ttlMs: config.approval.ttlMs,
           stall: { minMs: 10 * 60_000, callTimeoutMs: config.convai.timeoutMs },
+          onApplied: options.onChange,
         })
       : undefined;
   return {

@@ -112,6 +112,8 @@ interface Ctx {
    * and longer for a change of many Convai calls, each bounded by `callTimeoutMs`.
    */
   stall: { minMs: number; callTimeoutMs: number };
+  /** Called once an approved change was applied (or tried): the approver's App Home is republished. */
+  onApplied: (approver: Actor) => Promise<void>;
   log: Logger;
   sealer: ReturnType<typeof createSealer>;
 }
@@ -623,10 +625,9 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
   );
   if (!claimed)
     return "The request message could not be marked as being applied, so nothing was changed. Try again.";
-  const result = await apply(ctx, change, {
-    userId: press.userId,
-    ...(press.teamId ? { teamId: press.teamId } : {}),
-  });
+  const approver: Actor = { userId: press.userId, ...(press.teamId ? { teamId: press.teamId } : {}) };
+  const result = await apply(ctx, change, approver);
+  await ctx.onApplied(approver);
   log.info({ event: "approval_applied", outcome: result.state }, "An approved request was handled.");
   const updated = await finalise(ctx, press, meta, summary, result.state, press.userId, {
     emoji: result.emoji,

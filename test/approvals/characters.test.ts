@@ -161,6 +161,19 @@ describe("assign under approval", () => {
     for (const key of MODEL_KEYS) expect(everythingSent(b)).not.toContain(key);
   });
 
+  it("the approver's App Home is republished after the apply, with the characters now on the model", async () => {
+    const b = await bot();
+    const { stored, meta } = await requested(b, assign(b, ["c-1"]));
+    expect(b.fake.callsTo("views.publish")).toEqual([]);
+    await press(b, stored.ts, meta.request_id);
+    const home = await b.fake.waitFor(
+      "views.publish",
+      (c) => c.args.user_id === SECOND && JSON.stringify(c.args.view).includes("Amara"),
+      8000,
+    );
+    expect(JSON.stringify(home.args.view)).toContain("Used by 3 characters");
+  });
+
   it("the requester, a non-manager and a Reject send nothing to Convai", async () => {
     const b = await bot();
     const { stored, meta } = await requested(b, assign(b, ["c-1"]));
