@@ -13,7 +13,13 @@ import {
   storedRequest,
 } from "../helpers/approvals.js";
 import { everythingSent, MANAGER, MEMBER, startTestBot, type TestBot } from "../helpers/bot.js";
-import { input, sendInteraction, stateValues, viewSubmission } from "../helpers/slack-requests.js";
+import {
+  input,
+  sendCommand,
+  sendInteraction,
+  stateValues,
+  viewSubmission,
+} from "../helpers/slack-requests.js";
 import { type Ack, ackSchema } from "../helpers/views.js";
 
 const GROUP = "acme-llm";
@@ -271,6 +277,24 @@ describe("deregister with moves under approval", () => {
       expect.objectContaining({ action: "deregister", group: GROUP, actor: MANAGER, approver: SECOND }),
     ]);
     for (const key of MODEL_KEYS) expect(everythingSent(b)).not.toContain(key);
+  });
+
+  it("history lists the approved move and deregister, with who asked and who approved", async () => {
+    const b = await bot();
+    const { stored, meta } = await requested(b, deregister(b, OTHER));
+    await press(b, stored.ts, meta.request_id);
+    await sendCommand(b.url, {
+      text: `history ${GROUP}`,
+      userId: MEMBER,
+      responseUrl: b.fake.responseUrl("h"),
+    });
+    const reply = JSON.stringify((await b.fake.waitForResponse((r) => r.id === "h", 5000)).body);
+    const lines = reply.split(/\\n|"/).filter((l) => l.startsWith("• "));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(`\`acme-llm\` deregistered by <@${MANAGER}>, approved by <@${SECOND}>`);
+    expect(lines[1]).toContain(
+      `2 characters moved to \`backup-llm\` (off \`acme-llm\`) by <@${MANAGER}>, approved by <@${SECOND}>`,
+    );
   });
 
   it("a character put on the model after the request: not applied, nobody moved, the model stays", async () => {
