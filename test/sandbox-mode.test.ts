@@ -8,11 +8,17 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { CHECKED_VALUE } from "../src/slack/ids.js";
-import { MANAGER, MEMBER, startTestBot, type TestBot, type TestBotOptions } from "./helpers/bot.js";
+import {
+  MANAGER,
+  MEMBER,
+  runCommand,
+  startTestBot,
+  type TestBot,
+  type TestBotOptions,
+} from "./helpers/bot.js";
 import {
   blockAction,
   input,
-  sendCommand,
   sendInteraction,
   stateValues,
   viewSubmission,
@@ -66,13 +72,9 @@ async function bot(options: TestBotOptions = {}): Promise<TestBot> {
   return b;
 }
 
-let seq = 0;
 async function command(b: TestBot, text: string, userId: string = MANAGER) {
-  seq += 1;
-  const id = `sbx${seq}`;
-  const res = await sendCommand(b.url, { text, userId, responseUrl: b.fake.responseUrl(id) });
-  expect(res.status).toBe(200);
-  return { ack: res.json, reply: async () => (await b.fake.waitForResponse((r) => r.id === id)).body };
+  const sent = await runCommand(b, text, userId);
+  return { ack: sent.res.json, reply: async () => (await sent.reply()).body };
 }
 
 async function submit(

@@ -10,6 +10,7 @@ import {
   CONVAI_KEY,
   MANAGER,
   MEMBER,
+  runCommand,
   startTestBot,
   type TestBot,
   type TestBotOptions,
@@ -18,7 +19,6 @@ import {
   blockAction,
   DEFAULTS,
   input,
-  sendCommand,
   sendInteraction,
   stateValues,
   viewSubmission,
@@ -60,14 +60,7 @@ async function bot(
   return t;
 }
 
-let seq = 0;
-async function command(b: TestBot, text: string, userId: string = MANAGER) {
-  seq += 1;
-  const id = `ch${seq}`;
-  const res = await sendCommand(b.url, { text, userId, responseUrl: b.fake.responseUrl(id) });
-  expect(res.status).toBe(200);
-  return { reply: () => b.fake.waitForResponse((r) => r.id === id) };
-}
+const command = runCommand;
 
 const replySchema = z.looseObject({
   text: z.string(),

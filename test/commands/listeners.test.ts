@@ -5,8 +5,14 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { MANAGER, MEMBER, startTestBot, type TestBot, type TestBotOptions } from "../helpers/bot.js";
-import { sendCommand } from "../helpers/slack-requests.js";
+import {
+  MANAGER,
+  MEMBER,
+  runCommand,
+  startTestBot,
+  type TestBot,
+  type TestBotOptions,
+} from "../helpers/bot.js";
 
 const messageSchema = z.looseObject({
   response_type: z.literal("ephemeral"),
@@ -49,20 +55,16 @@ async function bot(options: TestBotOptions = {}): Promise<TestBot> {
   return t;
 }
 
-let seq = 0;
 async function command(b: TestBot, text: string, userId: string = MANAGER) {
-  seq += 1;
-  const id = `cmd${seq}`;
-  const res = await sendCommand(b.url, { text, userId, responseUrl: b.fake.responseUrl(id) });
-  expect(res.status).toBe(200);
+  const sent = await runCommand(b, text, userId);
   return {
-    res,
+    res: sent.res,
     /** Replies already posted when the ack arrived: the ack must not wait for them. */
-    repliesAtAck: b.fake.responses.filter((r) => r.id === id).length,
+    repliesAtAck: sent.repliesAtAck,
     /** The ephemeral message in the ack body. */
-    acked: () => messageSchema.parse(res.json),
+    acked: () => messageSchema.parse(sent.res.json),
     /** The ephemeral message posted to response_url after the ack. */
-    reply: async () => messageSchema.parse((await b.fake.waitForResponse((r) => r.id === id)).body),
+    reply: async () => messageSchema.parse((await sent.reply()).body),
   };
 }
 

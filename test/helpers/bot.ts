@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { expect } from "vitest";
 import { z } from "zod";
 import { loadConfig } from "../../src/config.js";
 import { createConvaiClient } from "../../src/convai/client.js";
@@ -14,7 +15,7 @@ import type { ApiPrefix } from "../../src/convai/types.js";
 import { type BotApp, type CreateAppOptions, createApp } from "../../src/create-app.js";
 import { createLogger } from "../../src/logger.js";
 import { type FakeSlack, startFakeSlack } from "./fake-slack.js";
-import { DEFAULTS, SIGNING_SECRET } from "./slack-requests.js";
+import { DEFAULTS, SIGNING_SECRET, sendCommand } from "./slack-requests.js";
 
 const logLineSchema = z.record(z.string(), z.unknown());
 
@@ -187,4 +188,22 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
 /** Every byte that left the bot: Slack calls, response_url posts and log lines. */
 export function everythingSent(t: TestBot): string {
   return [...t.fake.rawLog, ...t.fake.responses.map((r) => r.raw), ...t.logs].join("\n");
+}
+
+let commandSeq = 0;
+
+/**
+ * Sends `/convai-llm <text>` as `userId`, signed, with a response_url of its own; `reply()` waits for the
+ * first post to it. `repliesAtAck` counts the posts already there when the ack arrived.
+ */
+export async function runCommand(b: TestBot, text: string, userId: string = MANAGER) {
+  commandSeq += 1;
+  const id = `cmd${commandSeq}`;
+  const res = await sendCommand(b.url, { text, userId, responseUrl: b.fake.responseUrl(id) });
+  expect(res.status).toBe(200);
+  return {
+    res,
+    repliesAtAck: b.fake.responses.filter((r) => r.id === id).length,
+    reply: () => b.fake.waitForResponse((r) => r.id === id),
+  };
 }

@@ -13,6 +13,7 @@ import {
   everythingSent,
   MANAGER,
   MEMBER,
+  runCommand,
   startTestBot,
   type TestBot,
   type TestBotOptions,
@@ -20,7 +21,6 @@ import {
 import {
   appHomeOpened,
   input,
-  sendCommand,
   sendEvent,
   sendInteraction,
   stateValues,
@@ -62,14 +62,7 @@ async function bot(options: TestBotOptions = {}): Promise<TestBot> {
   return t;
 }
 
-let seq = 0;
-async function command(bot: TestBot, text: string, userId: string = MANAGER) {
-  seq += 1;
-  const id = `mf${seq}`;
-  const res = await sendCommand(bot.url, { text, userId, responseUrl: bot.fake.responseUrl(id) });
-  expect(res.status).toBe(200);
-  return { res, reply: () => bot.fake.waitForResponse((r) => r.id === id) };
-}
+const command = runCommand;
 
 /** Opens a modal through the slash command as a user would, and returns the view the user ends up seeing. */
 async function openModal(
