@@ -24,7 +24,7 @@ import {
   stateValues,
   viewSubmission,
 } from "../helpers/slack-requests.js";
-import { healthStatus, ROOT } from "./processes.js";
+import { freePort, healthStatus, ROOT } from "./processes.js";
 
 const run = promisify(execFile);
 const TOOLS = path.resolve(process.env.SHARED_TOOLS ?? path.join(ROOT, "..", "shared", "tools"));
@@ -57,19 +57,6 @@ async function timed<T>(label: string, step: () => Promise<T>): Promise<T> {
   const result = await step();
   process.stdout.write(`image test: ${label} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   return result;
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 // One scenario, step after step, each checked; long because the scenario is, not because it branches.

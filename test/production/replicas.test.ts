@@ -10,7 +10,6 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -31,7 +30,7 @@ import {
   viewSubmission,
 } from "../helpers/slack-requests.js";
 import { ackSchema, viewSchema } from "../helpers/views.js";
-import { healthStatus, ROOT, type Running, start } from "./processes.js";
+import { freePort, healthStatus, ROOT, type Running, start } from "./processes.js";
 
 const HAPROXY = spawnSync("haproxy", ["-v"]).status === 0;
 const MANAGER = "U0USER";
@@ -56,18 +55,6 @@ let haproxy: Running | undefined;
 let frontUrl = "";
 let statsUrl = "";
 const replicas: Replica[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function startReplica(r: Replica): Running {
   const running = start(process.execPath, [bundle], dir, {
