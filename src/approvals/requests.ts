@@ -1,11 +1,6 @@
 import type { WebClient } from "@slack/web-api";
 import { z } from "zod";
-import {
-  type ConvaiCharacter,
-  type ConvaiModel,
-  DEFAULT_BASE_URL,
-  type RegisterInput,
-} from "../convai/types.js";
+import type { ConvaiCharacter, ConvaiModel, RegisterInput } from "../convai/types.js";
 import { diffUpdate } from "../domain/changes.js";
 import {
   type CharacterService,
@@ -14,15 +9,7 @@ import {
   MAX_PARALLEL_UPDATES,
   type SafeDeregisterOutcome,
 } from "../domain/characters.js";
-import { normaliseBaseUrl, secretHostRefusal } from "../domain/fields.js";
-import type {
-  Actor,
-  ChangeOutcome,
-  FieldChange,
-  LlmService,
-  ProbeFn,
-  UpdateRequest,
-} from "../domain/outcome.js";
+import type { Actor, ChangeOutcome, FieldChange, LlmService, UpdateRequest } from "../domain/outcome.js";
 import type { Logger } from "../logger.js";
 import type { Presented } from "../modals/submission.js";
 import type { Authorizer } from "../slack/authz.js";
@@ -37,6 +24,7 @@ import {
   type RequestMoves,
   type RequestSummary,
   requestMessage,
+  shownChanges,
 } from "./ui.js";
 
 /**
@@ -102,10 +90,6 @@ interface Ctx {
   service: LlmService;
   characters: CharacterService;
   authz: Authorizer;
-  probe: ProbeFn;
-  allowPrivateUrls: boolean;
-  /** CONVAI_SECRET_<NAME>_HOSTS: an `env:` key is refused at request time when its host is not listed. */
-  secretHosts: ReadonlyMap<string, readonly string[]>;
   sandbox: boolean;
   /**
    * How long "applying" may last before another approval may take the request over: at least `minMs`,
@@ -206,66 +190,39 @@ async function prepare(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<P
   const requester = { userId: actor.userId, ...(actor.teamId ? { teamId: actor.teamId } : {}) };
   switch (change.kind) {
     case "register": {
-      const input =
-        change.input.base_url === undefined
-          ? change.input
-          : { ...change.input, base_url: normaliseBaseUrl(change.input.base_url) };
-      const found = await ctx.service.get(input.model_group_name);
+      // The form's input is sealed as typed: the apply normalises it once, as a direct change does.
+      const found = await ctx.service.get(change.input.model_group_name);
       if (found.ok)
         return fieldError("model_group_name", "A model with this group name already exists. Choose another.");
       if (found.reason === "failed") return { ok: false, reason: "failed", message: found.message };
-      const unbound = keyRefusal(ctx, change.keyRef, input.base_url ?? DEFAULT_BASE_URL);
-      if (unbound) return unbound;
-      const probed = await probe(
-        ctx,
-        change.verify,
-        input.base_url ?? DEFAULT_BASE_URL,
-        input.api_key,
-        input.model_name,
-      );
-      if (probed) return probed;
+      const checked = await ctx.service.checkRegister(actor, change.input, {
+        verify: change.verify,
+        keyRef: change.keyRef,
+      });
+      if (!checked.ok) return checked;
       return {
         ok: true,
         pending: {
           kind: "register",
           requester,
           verify: change.verify,
-          input,
+          input: change.input,
           ...(change.keyRef ? { keyRef: change.keyRef } : {}),
         },
         summary: {
           action: "register",
-          group: input.model_group_name,
+          group: change.input.model_group_name,
           requester: actor.userId,
-          changes: registerChanges(input),
+          changes: shownChanges(checked.changes),
         },
       };
     }
     case "update": {
-      const found = await ctx.service.get(change.group);
-      if (!found.ok) return { ok: false, reason: "failed", message: found.message };
-      const request =
-        change.request.base_url === undefined
-          ? change.request
-          : { ...change.request, base_url: normaliseBaseUrl(change.request.base_url) };
-      const { input, changes } = diffUpdate(found.model, change.group, request);
-      if (changes.length === 0)
-        return {
-          ok: false,
-          reason: "failed",
-          message: "Nothing to update: every field matches what Convai holds and no new key was entered.",
-        };
-      const base = input.base_url ?? found.model.base_url ?? DEFAULT_BASE_URL;
-      const unbound = keyRefusal(ctx, change.keyRef, base);
-      if (unbound) return unbound;
-      const probed = await probe(
-        ctx,
-        change.verify,
-        base,
-        input.api_key,
-        input.model_name ?? found.model.model_name,
-      );
-      if (probed) return probed;
+      const checked = await ctx.service.checkUpdate(actor, change.group, change.request, {
+        verify: change.verify,
+        keyRef: change.keyRef,
+      });
+      if (!checked.ok) return checked;
       return {
         ok: true,
         pending: {
@@ -273,11 +230,16 @@ async function prepare(ctx: Ctx, actor: Actor, change: ChangeRequest): Promise<P
           requester,
           verify: change.verify,
           group: change.group,
-          request,
+          request: change.request,
           ...(change.keyRef ? { keyRef: change.keyRef } : {}),
-          before: snapshot(found.model),
+          before: snapshot(checked.before),
         },
-        summary: { action: "update", group: change.group, requester: actor.userId, changes },
+        summary: {
+          action: "update",
+          group: change.group,
+          requester: actor.userId,
+          changes: shownChanges(checked.changes),
+        },
       };
     }
     case "deregister": {
@@ -367,43 +329,11 @@ function movesOf(characters: readonly ConvaiCharacter[], target: string): Reques
   };
 }
 
-/** An `env:` key may only go to the hosts its CONVAI_SECRET_<NAME>_HOSTS lists (SPEC §5). */
-function keyRefusal(ctx: Ctx, keyRef: string | undefined, baseUrl: string): Prepared | undefined {
-  if (keyRef === undefined) return undefined;
-  const refusal = secretHostRefusal(keyRef, baseUrl, ctx.secretHosts);
-  return refusal === undefined ? undefined : { ok: false, reason: "fields", errors: { api_key: refusal } };
-}
-
 const fieldError = (field: "model_group_name", message: string): Prepared => ({
   ok: false,
   reason: "fields",
   errors: { [field]: message },
 });
-
-/** The endpoint test at request time, so a broken endpoint never reaches an approver. */
-async function probe(
-  ctx: Ctx,
-  verify: boolean,
-  baseUrl: string,
-  apiKey: string | undefined,
-  modelName: string,
-): Promise<Prepared | undefined> {
-  if (!verify || !apiKey) return undefined;
-  const result = await ctx.probe({ baseUrl, apiKey, modelName, allowPrivate: ctx.allowPrivateUrls });
-  return result.ok ? undefined : { ok: false, reason: "fields", errors: { [result.field]: result.message } };
-}
-
-function registerChanges(input: RegisterInput): FieldChange[] {
-  return [
-    { field: "model_name", after: input.model_name },
-    ...(input.display_name !== undefined
-      ? [{ field: "display_name" as const, after: input.display_name }]
-      : []),
-    { field: "base_url", after: input.base_url ?? DEFAULT_BASE_URL },
-    { field: "is_uncensored", after: input.is_uncensored ? "yes" : "no" },
-    { field: "api_key", after: "new key supplied" },
-  ];
-}
 
 /** The fields an approval compares: what the list shows of a model. */
 function snapshot(model: ConvaiModel): Record<string, string | boolean> {
@@ -627,12 +557,13 @@ async function decide(ctx: Ctx, press: Press): Promise<string> {
     return "The request message could not be marked as being applied, so nothing was changed. Try again.";
   const approver: Actor = { userId: press.userId, ...(press.teamId ? { teamId: press.teamId } : {}) };
   const result = await apply(ctx, change, approver);
-  await ctx.onApplied(approver);
   log.info({ event: "approval_applied", outcome: result.state }, "An approved request was handled.");
   const updated = await finalise(ctx, press, meta, summary, result.state, press.userId, {
     emoji: result.emoji,
     text: `Approved by <@${press.userId}>. ${result.text}`,
   });
+  // After the request shows the outcome: the Home's reads must not hold the message at "being applied".
+  await ctx.onApplied(approver);
   return updated
     ? result.text
     : `${result.text} The request message could not be updated, but the outcome above stands.`;

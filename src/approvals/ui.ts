@@ -3,7 +3,7 @@ import type { CharacterResult, MoveReport } from "../domain/characters.js";
 import type { FieldChange } from "../domain/outcome.js";
 import { withSandbox } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, truncate } from "../slack/text.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, shownValue, truncate } from "../slack/text.js";
 
 /** The approval request message (SPEC §13) and what it becomes once decided: pure builders, no I/O. */
 
@@ -43,7 +43,19 @@ export function slackDate(ms: number): string {
   return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${iso}>`;
 }
 
-export function changeLines(changes: readonly FieldChange[]): string[] {
+/**
+ * Changes as a request may show and keep them in clear: a base URL without its query (it may hold a key),
+ * as in every other message. Applied once when the request is made, so the metadata never holds it either.
+ */
+export function shownChanges(changes: readonly FieldChange[]): FieldChange[] {
+  return changes.map((c) => ({
+    field: c.field,
+    after: shownValue(c.field, c.after),
+    ...(c.before !== undefined ? { before: shownValue(c.field, c.before) } : {}),
+  }));
+}
+
+function changeLines(changes: readonly FieldChange[]): string[] {
   return changes.map((c) =>
     c.field === "api_key"
       ? "• `api_key`: new key supplied"

@@ -16,6 +16,7 @@ import {
   type ChangeOptions,
   type ChangeOutcome,
   type ChangeRecord,
+  type Checked,
   describeFailure,
   type FieldChange,
   type LlmService,
@@ -46,6 +47,8 @@ interface Ctx extends LlmServiceOptions {
   log: Logger;
 }
 
+type Refusal = Extract<ChangeOutcome, { ok: false }>;
+
 /** One change attempt: who, what, on which group, since when (for the audit line). */
 interface Job {
   action: Action;
@@ -65,22 +68,27 @@ export function createLlmService(options: LlmServiceOptions): LlmService {
   return {
     list: (options) => ctx.convai.list(options),
     get: (group) => lookup(ctx.convai, group),
+    checkRegister: (actor, input, opts) => checkRegister(ctx, startRegister(actor, input, opts), input, opts),
+    checkUpdate: (actor, group, request, opts) => checkUpdate(ctx, actor, group, request, opts),
     register: (actor, input, opts) => register(ctx, actor, input, opts),
     update: (actor, group, request, opts) => update(ctx, actor, group, request, opts),
     deregister: (actor, group, opts) => deregister(ctx, actor, group, opts?.approver),
   };
 }
 
-async function register(
+const startRegister = (actor: Actor, input: RegisterInput, opts: ChangeOptions): Job =>
+  start("register", actor, input.model_group_name, Object.keys(input), opts.approver);
+
+/** Everything a register checks before Convai is called: the URL, the key's hosts, the endpoint test. */
+async function checkRegister(
   ctx: Ctx,
-  actor: Actor,
+  job: Job,
   typed: RegisterInput,
   opts: ChangeOptions,
-): Promise<ChangeOutcome> {
+): Promise<Checked<{ input: RegisterInput; probe: ProbeReport }>> {
   // Convai stores the URL the endpoint test calls: a pasted /chat/completions or trailing / is dropped.
   const input: RegisterInput =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
-  const job = start("register", actor, input.model_group_name, Object.keys(input), opts.approver);
   const unbound = keyBinding(ctx, job, opts.keyRef, input.base_url ?? DEFAULT_BASE_URL);
   if (unbound) return unbound;
   const probe = await runProbe(ctx, opts.verify, {
@@ -90,36 +98,57 @@ async function register(
   });
   const refused = probeRefusal(ctx, job, probe) ?? (await hostRefusal(ctx, job, probe, input.base_url));
   if (refused) return refused;
+  return { ok: true, input, changes: registerChanges(input), probe };
+}
+
+/** A register as people see it; the key only ever as "set". */
+function registerChanges(input: RegisterInput, stored?: ConvaiModel): FieldChange[] {
+  return [
+    { field: "model_name", after: input.model_name },
+    ...(input.display_name !== undefined
+      ? [{ field: "display_name" as const, after: input.display_name }]
+      : []),
+    { field: "base_url", after: input.base_url ?? stored?.base_url ?? DEFAULT_BASE_URL },
+    { field: "is_uncensored", after: str(input.is_uncensored) ?? "no" },
+    { field: "api_key", after: "set" },
+  ];
+}
+
+async function register(
+  ctx: Ctx,
+  actor: Actor,
+  typed: RegisterInput,
+  opts: ChangeOptions,
+): Promise<ChangeOutcome> {
+  const job = startRegister(actor, typed, opts);
+  const checked = await checkRegister(ctx, job, typed, opts);
+  if (!checked.ok) return checked;
+  const { input, probe } = checked;
   const sent = await mutate(ctx, job, probe, () => ctx.convai.register(input), {
     applied: (m) => m !== undefined && m.model_name === input.model_name,
     recovered: "Convai's answer was lost, but the list shows the model registered.",
   });
   if (!sent.ok) return sent.outcome;
   const { model } = sent;
-  const changes: FieldChange[] = [
-    { field: "model_name", after: input.model_name },
-    ...(input.display_name !== undefined
-      ? [{ field: "display_name" as const, after: input.display_name }]
-      : []),
-    { field: "base_url", after: input.base_url ?? model?.base_url ?? DEFAULT_BASE_URL },
-    { field: "is_uncensored", after: str(input.is_uncensored) ?? "no" },
-    { field: "api_key", after: "set" },
-  ];
   return finish(ctx, job, {
     ...sent.facts,
-    changes,
+    changes: registerChanges(input, model),
     notTaken: model ? compare(model, input) : [],
     probe,
   });
 }
 
-async function update(
+/**
+ * Everything an update checks before Convai is called: the model as Convai holds it, what differs, the
+ * key's hosts, the endpoint test. `job` is the audit line's, named by the fields that change.
+ */
+async function checkUpdate(
   ctx: Ctx,
   actor: Actor,
   group: string,
   typed: UpdateRequest,
   opts: ChangeOptions,
-): Promise<ChangeOutcome> {
+): Promise<Checked<{ before: ConvaiModel; input: UpdateInput; job: Job; probe: ProbeReport }>> {
   const request: UpdateRequest =
     typed.base_url === undefined ? typed : { ...typed, base_url: normaliseBaseUrl(typed.base_url) };
   const current = await lookup(ctx.convai, group);
@@ -158,6 +187,19 @@ async function update(
   });
   const refused = probeRefusal(ctx, job, probe) ?? (await hostRefusal(ctx, job, probe, input.base_url));
   if (refused) return refused;
+  return { ok: true, before, input, job, changes, probe };
+}
+
+async function update(
+  ctx: Ctx,
+  actor: Actor,
+  group: string,
+  typed: UpdateRequest,
+  opts: ChangeOptions,
+): Promise<ChangeOutcome> {
+  const checked = await checkUpdate(ctx, actor, group, typed, opts);
+  if (!checked.ok) return checked;
+  const { before, input, job, changes, probe } = checked;
   const nonKey = changes.filter((c) => c.field !== "api_key");
   const sent = await mutate(ctx, job, probe, () => ctx.convai.update(input), {
     applied: (m) => {
@@ -321,12 +363,7 @@ async function runProbe(
 }
 
 /** An `env:` secret bound to other hosts than the base URL's: refused before anything is sent. */
-function keyBinding(
-  ctx: Ctx,
-  job: Job,
-  keyRef: string | undefined,
-  baseUrl: string,
-): ChangeOutcome | undefined {
+function keyBinding(ctx: Ctx, job: Job, keyRef: string | undefined, baseUrl: string): Refusal | undefined {
   if (keyRef === undefined) return undefined;
   const refusal = secretHostRefusal(keyRef, baseUrl, ctx.secretHosts);
   if (refusal === undefined) return undefined;
@@ -335,7 +372,7 @@ function keyBinding(
 }
 
 /** The refusal when the endpoint test failed: the field it points at, nothing sent to Convai. */
-function probeRefusal(ctx: Ctx, job: Job, report: ProbeReport): ChangeOutcome | undefined {
+function probeRefusal(ctx: Ctx, job: Job, report: ProbeReport): Refusal | undefined {
   if (!report.tested || report.result.ok) return undefined;
   audit(ctx, job, "refused by the endpoint test");
   return {
@@ -356,7 +393,7 @@ async function hostRefusal(
   job: Job,
   report: ProbeReport,
   baseUrl: string | undefined,
-): Promise<ChangeOutcome | undefined> {
+): Promise<Refusal | undefined> {
   if (report.tested || baseUrl === undefined || ctx.allowPrivateUrls || !URL.canParse(baseUrl)) {
     return undefined;
   }

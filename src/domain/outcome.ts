@@ -95,9 +95,24 @@ export interface ChangeOptions {
   approver?: Actor | undefined;
 }
 
+/**
+ * A change checked as it would be before sending (URL normalised, the key's hosts, the endpoint test, for an
+ * update what differs from Convai's model) but not sent: an approval request is made from one (SPEC §13).
+ */
+export type Checked<T = object> =
+  | ({ ok: true; changes: FieldChange[] } & T)
+  | Extract<ChangeOutcome, { ok: false }>;
+
 export interface LlmService {
   list(options?: ReadOptions): Promise<ConvaiResult<ConvaiModel[]>>;
   get(group: string): Promise<LookupOutcome>;
+  checkRegister(actor: Actor, input: RegisterInput, opts: ChangeOptions): Promise<Checked>;
+  checkUpdate(
+    actor: Actor,
+    group: string,
+    request: UpdateRequest,
+    opts: ChangeOptions,
+  ): Promise<Checked<{ before: ConvaiModel }>>;
   register(actor: Actor, input: RegisterInput, opts: ChangeOptions): Promise<ChangeOutcome>;
   update(actor: Actor, group: string, request: UpdateRequest, opts: ChangeOptions): Promise<ChangeOutcome>;
   deregister(actor: Actor, group: string, opts?: { approver?: Actor | undefined }): Promise<ChangeOutcome>;

@@ -6,7 +6,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { charactersDigest, createSealer, type PendingChange } from "../../src/approvals/seal.js";
 import { CHECKED_VALUE } from "../../src/slack/ids.js";
 import { press as pressRequest, requestMeta } from "../helpers/approvals.js";
-import { everythingSent, MANAGER, MEMBER, startTestBot, type TestBot } from "../helpers/bot.js";
+import {
+  everythingSent,
+  MANAGER,
+  MEMBER,
+  startTestBot,
+  type TestBot,
+  type TestBotOptions,
+} from "../helpers/bot.js";
 import { input, sendInteraction, stateValues, viewSubmission } from "../helpers/slack-requests.js";
 import { ackSchema } from "../helpers/views.js";
 
@@ -22,8 +29,12 @@ afterEach(async () => {
   t = undefined;
 });
 
-async function bot(env: Record<string, string> = {}): Promise<TestBot> {
+async function bot(
+  env: Record<string, string> = {},
+  options: Pick<TestBotOptions, "lookup"> = {},
+): Promise<TestBot> {
   t = await startTestBot({
+    ...options,
     env: {
       CONVAI_MANAGERS: `${MANAGER},${SECOND}`,
       CONVAI_NOTIFY_CHANNEL: NOTIFY,
@@ -39,25 +50,25 @@ async function bot(env: Record<string, string> = {}): Promise<TestBot> {
 const mutations = (b: TestBot) => b.sandbox.requests.filter((r) => !r.path.endsWith("/list"));
 const notifyMessages = (b: TestBot) => b.fake.messages.get(NOTIFY) ?? [];
 
-function registerValues(group = "acme-llama", verify = false) {
+function registerValues(group = "acme-llama", verify = false, baseUrl = "https://llm.acme.example/v1") {
   return stateValues({
     model_group_name: input.text(group),
     model_name: input.text("llama-3"),
     display_name: input.text("Acme Llama"),
     api_key: input.text(MODEL_KEY),
-    base_url: input.url("https://llm.acme.example/v1"),
+    base_url: input.url(baseUrl),
     is_uncensored: input.checkbox([]),
     verify: input.checkbox(verify ? [CHECKED_VALUE] : []),
   });
 }
 
 /** Submits a register as MANAGER and returns the request message the bot posted. */
-async function requestRegister(b: TestBot, group = "acme-llama") {
+async function requestRegister(b: TestBot, group = "acme-llama", baseUrl?: string) {
   const res = await sendInteraction(
     b.url,
     viewSubmission({
       callbackId: "convai_llm_register",
-      values: registerValues(group),
+      values: registerValues(group, false, baseUrl),
       privateMetadata: META,
       userId: MANAGER,
     }),
@@ -365,6 +376,59 @@ describe("approval requests", () => {
     expect(answer).toContain("could not be updated, but the outcome above stands");
     expect(mutations(b)).toHaveLength(1);
     expect(everythingSent(b)).not.toContain(MODEL_KEY);
+  });
+});
+
+describe("a request checks, shows and seals the change as a direct change would", () => {
+  it("a pasted endpoint suffix is dropped once: the request shows and Convai gets the same base URL", async () => {
+    const b = await bot();
+    // Normalising twice would also drop "/models", the next known suffix.
+    const { stored, meta } = await requestRegister(
+      b,
+      "acme-llama",
+      "https://llm.acme.example/v1/models/chat/completions",
+    );
+    expect(JSON.stringify(stored.blocks)).toContain("https://llm.acme.example/v1/models`");
+    await press(b, stored.ts, meta.request_id);
+    const sent = mutations(b).find((r) => r.path.endsWith("/register"));
+    expect(sent?.body).toMatchObject({ base_url: "https://llm.acme.example/v1/models" });
+  });
+
+  it("a base URL's query string is shown as ?… in the request and kept out of its clear metadata", async () => {
+    const b = await bot();
+    const query = "api-version=2024-06-01&sig=QUERY-SECRET-9f8e";
+    const { stored, meta } = await requestRegister(b, "acme-llama", `https://llm.acme.example/v1?${query}`);
+    expect(JSON.stringify(stored.blocks)).toContain("https://llm.acme.example/v1?…");
+    const clear = JSON.stringify({ ...meta, sealed: undefined });
+    expect(clear).not.toContain("QUERY-SECRET");
+    expect(JSON.stringify(stored.blocks)).not.toContain("QUERY-SECRET");
+    await press(b, stored.ts, meta.request_id);
+    // The full URL still goes to Convai, where it is used.
+    expect(mutations(b).find((r) => r.path.endsWith("/register"))?.body).toMatchObject({
+      base_url: `https://llm.acme.example/v1?${query}`,
+    });
+  });
+
+  it("a host resolving to a private address, endpoint test unchecked: refused on base_url, no request", async () => {
+    const lookup = async () => [{ address: "10.1.2.3", family: 4 as const }];
+    const b = await bot({ CONVAI_ALLOW_PRIVATE_URLS: "false" }, { lookup });
+    const res = await sendInteraction(
+      b.url,
+      viewSubmission({
+        callbackId: "convai_llm_register",
+        values: registerValues("acme-llama", false, "https://llm.acme.example/v1"),
+        privateMetadata: META,
+        userId: MANAGER,
+      }),
+    );
+    const ack = ackSchema.parse(res.json);
+    expect(ack.response_action).toBe("errors");
+    expect(ack.errors).toEqual({
+      base_url:
+        "llm.acme.example resolves to 10.1.2.3; Convai's servers cannot reach private, loopback or link-local addresses",
+    });
+    expect(notifyMessages(b)).toEqual([]);
+    expect(mutations(b)).toEqual([]);
   });
 });
 
