@@ -65,6 +65,8 @@ export function createDeps(options: {
     logger,
   });
   const characters = createCharacterService({ convai, llm: service, notify, logger });
+  // One authorizer, so listeners and approvals share its cache and never disagree.
+  const authz = createAuthorizer({ config, client, logger });
   const approvals =
     config.approval && config.notifyChannel
       ? createApprovals({
@@ -72,7 +74,7 @@ export function createDeps(options: {
           channel: config.notifyChannel,
           service,
           characters,
-          authz: createAuthorizer({ config, client, logger }),
+          authz,
           sandbox,
           logger,
           secret: config.approval.secret,
@@ -87,7 +89,7 @@ export function createDeps(options: {
     logger,
     service,
     characters,
-    authz: createAuthorizer({ config, client, logger }),
+    authz,
     view: { prefix: convai.prefix, sandbox },
     validation: { prefix: convai.prefix, allowPrivateUrls: config.allowPrivateUrls, secrets: config.secrets },
     command: options.command,
