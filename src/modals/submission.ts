@@ -152,7 +152,16 @@ export async function settle(submission: Submission): Promise<void> {
   const quick = await settledWithin(work, left);
   if (quick) {
     if (!quick.ok && quick.reason === "fields") {
-      if (await ack({ response_action: "errors", errors: fitErrors(deps, kind, quick.errors) })) return;
+      // Errors in the ack are shown on the form as submitted: only its own blocks can carry them.
+      const submitted = submittedFields(submission.view);
+      const onForm = fitErrors(deps, kind, quick.errors, submitted);
+      if (await ack({ response_action: "errors", errors: onForm })) {
+        // An error for a field this form lacks (the form is out of date): the form is rebuilt, with it.
+        const missing = submitted && Object.keys(quick.errors).some((f) => !submitted.has(f));
+        const rebuilt = missing ? await submission.restore(fitErrors(deps, kind, quick.errors)) : undefined;
+        if (rebuilt) await deliver(submission, log, rebuilt, quick);
+        return;
+      }
       const restored = await submission.restore(fitErrors(deps, kind, quick.errors));
       const text = `Nothing was saved: ${Object.values(quick.errors).join(" ")}`;
       const next = restored ?? messageModal(deps.view, CALLBACK[kind], "Nothing saved", failureBlocks(text));
@@ -288,6 +297,16 @@ async function directMessage(
 }
 
 /** The input block_ids a submitted view of this kind has (SPEC §3). */
+/**
+ * The input blocks of the view as submitted: Slack's view.state.values holds every one of them, filled or
+ * not. A form may lack one its kind can have (a deregister form offers move_to only when characters use
+ * the model, and one may have been put on it since the form opened).
+ */
+function submittedFields(view: ViewOutput): ReadonlySet<string> | undefined {
+  const values = view.state?.values;
+  return values && Object.keys(values).length > 0 ? new Set(Object.keys(values)) : undefined;
+}
+
 function formFields(deps: Deps, kind: Kind): ReadonlySet<string> {
   if (kind === "deregister") return new Set<string>([FIELD.confirm_group_name, FIELD.move_to]);
   if (kind === "assign") return new Set<string>([FIELD.characters]);

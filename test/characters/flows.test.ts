@@ -120,11 +120,12 @@ async function submit(
 
 const assign = (b: TestBot, ids: string[], userId?: string) =>
   submit(b, ASSIGN, { characters: multi(ids) }, userId ? { userId } : {});
-const deregister = (b: TestBot, moveTo: string | null, group: string = GROUP) =>
+/** `moveTo` undefined: a form without the move_to block (no character used the model); null: left unset. */
+const deregister = (b: TestBot, moveTo: string | null | undefined, group: string = GROUP) =>
   submit(
     b,
     DEREGISTER,
-    { confirm_group_name: input.text(group), ...(moveTo !== null ? { move_to: single(moveTo) } : {}) },
+    { confirm_group_name: input.text(group), ...(moveTo !== undefined ? { move_to: single(moveTo) } : {}) },
     { group },
   );
 
@@ -617,9 +618,30 @@ describe("deregister moves the characters first", () => {
     const { view } = await openModal(b, `deregister ${GROUP}`);
     expect(text(view.blocks)).toContain("No character uses it.");
     expect(view.blocks.some((x) => x.block_id === "move_to")).toBe(false);
-    const done = await outcome(b, await deregister(b, null));
+    const done = await outcome(b, await deregister(b, undefined));
     expect(done.title.text).toBe("Model deregistered");
     expect(updates(b)).toHaveLength(0);
+  });
+
+  it("a character put on it after the form opened without move_to: the error goes on a block the form has", async () => {
+    const b = await bot();
+    await b.sandbox.seedCharacters([{ character_id: "c-9", character_name: "Ines", model: GROUP }]);
+    const ack = await deregister(b, undefined);
+    // Slack refuses errors naming a block the view lacks, so the user would otherwise see nothing.
+    expect(ack.response_action).toBe("errors");
+    expect(ack.errors).toEqual({
+      confirm_group_name: "move to: 1 character uses acme-llm: choose the model to move them to first.",
+    });
+    // Then the form is rebuilt as it now is: with the move_to choice and the error under it.
+    const call = await b.fake.waitFor("views.update", (c) => c.args.view_id === SUBMITTED_VIEW_ID, 8000);
+    const rebuilt = viewSchema.parse(call.args.view);
+    const at = rebuilt.blocks.findIndex((x) => x.block_id === "move_to");
+    expect(at).toBeGreaterThan(-1);
+    expect(text(rebuilt.blocks[at + 1])).toContain(
+      "1 character uses acme-llm: choose the model to move them to first.",
+    );
+    expect(text(rebuilt.blocks)).toContain("Ines");
+    expect(b.sandbox.models().map((m) => m.model_group_name)).toContain(GROUP);
   });
 });
 
