@@ -2,7 +2,7 @@ import type { App, BlockAction, BlockElementAction } from "@slack/bolt";
 import type { KnownBlock } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import type { Deps } from "../deps.js";
-import { type OpenRequest, openChangeModal } from "../modals/open.js";
+import { type OpenRequest, openIfAllowed } from "../modals/open.js";
 import { failureBlocks, refusalBlocks } from "../modals/outcome-ui.js";
 import { messageModal } from "../modals/ui.js";
 import { slackErrorCode } from "../slack/authz.js";
@@ -70,22 +70,23 @@ export function registerActions(app: App, deps: Deps): void {
       }
     };
     // Buttons are checked exactly like commands: a forged action from a member changes nothing.
-    const permission = await deps.authz.canManage(body.user.id);
-    if (!permission.ok) {
-      log.warn(
-        { event: "refused", managersFrom: deps.authz.source },
-        "Refused a button action from a user who may not change models.",
-      );
-      return tell(permission.message, "Not allowed", true);
-    }
-    const opened = await openChangeModal(
+    const opened = await openIfAllowed(
       deps,
       client,
-      body.trigger_id,
-      request,
-      fromHome ? "home" : "list",
-      body.channel?.id,
+      body.user.id,
+      {
+        triggerId: body.trigger_id,
+        request,
+        origin: fromHome ? "home" : "list",
+        channelId: body.channel?.id,
+      },
+      () =>
+        log.warn(
+          { event: "refused", managersFrom: deps.authz.source },
+          "Refused a button action from a user who may not change models.",
+        ),
     );
+    if (!opened.ok && "refused" in opened) return tell(opened.message, "Not allowed", true);
     if (!opened.ok) return tell(opened.message, "Could not open", false);
   };
   app.action<BlockAction>({ action_id: ACTION.modelOverflow }, (args) => handler(args));

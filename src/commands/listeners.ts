@@ -5,7 +5,7 @@ import type { Deps } from "../deps.js";
 import { describeFailure } from "../domain/outcome.js";
 import { readHistory } from "../history/read.js";
 import { historyMessage } from "../history/ui.js";
-import { type OpenRequest, openChangeModal } from "../modals/open.js";
+import { type OpenRequest, openIfAllowed } from "../modals/open.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { plainMessage, type Reply } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
@@ -162,22 +162,18 @@ async function openForm(
   request: OpenRequest,
   log: () => Deps["logger"],
 ): Promise<string | undefined> {
-  const permission = await deps.authz.canManage(command.user_id);
-  if (!permission.ok) {
-    log().warn(
-      { event: "refused", managersFrom: deps.authz.source },
-      "Refused a change command from a user who may not change models.",
-    );
-    return `:no_entry: ${permission.message}`;
-  }
-  const opened = await openChangeModal(
+  const opened = await openIfAllowed(
     deps,
     client,
-    command.trigger_id,
-    request,
-    "command",
-    command.channel_id,
+    command.user_id,
+    { triggerId: command.trigger_id, request, origin: "command", channelId: command.channel_id },
+    () =>
+      log().warn(
+        { event: "refused", managersFrom: deps.authz.source },
+        "Refused a change command from a user who may not change models.",
+      ),
   );
+  if (!opened.ok && "refused" in opened) return `:no_entry: ${opened.message}`;
   return opened.ok ? undefined : `:x: ${escapeMrkdwn(opened.message)}`;
 }
 

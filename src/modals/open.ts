@@ -6,13 +6,15 @@ import type { Deps } from "../deps.js";
 import { characterName } from "../domain/characters.js";
 import { checkGroupName } from "../domain/fields.js";
 import { describeFailure, type LookupOutcome, tx } from "../domain/outcome.js";
+import { settledWithin } from "../lib/async.js";
 import type { Logger } from "../logger.js";
+import type { Permission } from "../slack/authz.js";
 import { slackErrorCode } from "../slack/authz.js";
 import { CALLBACK } from "../slack/ids.js";
 import { toUsage } from "../slack/usage.js";
 import { assignLoadingModal, assignMessageModal, assignModal, type GroupCharacters } from "./assign-ui.js";
 import { encodeMetadata, type ModalMetadata } from "./metadata.js";
-import { failureBlocks } from "./outcome-ui.js";
+import { failureBlocks, refusalBlocks } from "./outcome-ui.js";
 import {
   deregisterLoadingModal,
   deregisterModal,
@@ -29,17 +31,56 @@ export type OpenRequest =
 
 export type OpenResult = { ok: true } | { ok: false; message: string };
 
+/** How long the permission check may hold views.open back; past it the form opens and the check finishes. */
+export const PERMISSION_WAIT_MS = 1000;
+
+/**
+ * Checks the user may change models, then opens the form. The check (a users.info or usergroups call on a
+ * cache miss) may not eat the trigger_id's 3 s: after PERMISSION_WAIT_MS the form opens anyway and turns
+ * into "Not allowed" if the check refuses. `refused` is the refusal known before anything opened.
+ */
+export async function openIfAllowed(
+  deps: Deps,
+  client: WebClient,
+  userId: string,
+  open: {
+    triggerId: string;
+    request: OpenRequest;
+    origin: NonNullable<ModalMetadata["origin"]>;
+    channelId?: string | undefined;
+  },
+  onRefused: () => void,
+): Promise<OpenResult | { ok: false; refused: true; message: string }> {
+  const checking = deps.authz.canManage(userId).then((p) => {
+    if (!p.ok) onRefused();
+    return p;
+  });
+  const early = await settledWithin(checking, PERMISSION_WAIT_MS);
+  if (early && !early.ok) return { ok: false, refused: true, message: early.message };
+  return openChangeModal(
+    deps,
+    client,
+    open.triggerId,
+    open.request,
+    open.origin,
+    open.channelId,
+    early ? undefined : checking,
+  );
+}
+
 /**
  * Opens a change modal. `views.open` comes first, before any Convai call, because the trigger_id
  * expires 3 s after the click or command; Convai data is filled in afterwards with `views.update`.
  */
-export async function openChangeModal(
+async function openChangeModal(
   deps: Deps,
   client: WebClient,
   triggerId: string,
   request: OpenRequest,
   origin: NonNullable<ModalMetadata["origin"]>,
   channelId?: string,
+  /** A permission check still running: the opened form becomes "Not allowed" if it refuses. */
+  pending?: Promise<Permission>,
 ): Promise<OpenResult> {
   const log = deps.logger.child({ component: "modals", modal: request.kind });
   const channel = channelId && /^[CGD][A-Z0-9]{2,31}$/.test(channelId) ? { channelId } : {};
@@ -53,7 +94,9 @@ export async function openChangeModal(
       meta,
     );
     const opened = await openView(client, triggerId, view, log);
-    return opened.ok ? { ok: true } : opened;
+    if (!opened.ok) return opened;
+    await refuseIfDenied(client, deps, request.kind, opened.viewId, pending, log);
+    return { ok: true };
   }
   const group = checkGroupName(request.group);
   if (!group.ok) return { ok: false, message: `That is not a valid group name: ${group.error}` };
@@ -66,6 +109,7 @@ export async function openChangeModal(
         : deregisterLoadingModal(deps.view, group.value, meta);
   const opened = await openView(client, triggerId, loading, log);
   if (!opened.ok) return opened;
+  if (await refuseIfDenied(client, deps, request.kind, opened.viewId, pending, log)) return { ok: true };
 
   const view = await filledView(deps, request.kind, group.value, meta);
   try {
@@ -81,6 +125,29 @@ export async function openChangeModal(
     };
   }
   return { ok: true };
+}
+
+/** Waits for a permission check the form opened ahead of; on a refusal the form says so. True if refused. */
+async function refuseIfDenied(
+  client: WebClient,
+  deps: Deps,
+  kind: OpenRequest["kind"],
+  viewId: string,
+  pending: Promise<Permission> | undefined,
+  log: Logger,
+): Promise<boolean> {
+  const permission = await pending;
+  if (!permission || permission.ok) return false;
+  const view = messageModal(deps.view, CALLBACK[kind], "Not allowed", refusalBlocks(permission.message));
+  try {
+    await client.views.update({ view_id: viewId, view });
+  } catch (error) {
+    log.warn(
+      { error: slackErrorCode(error) },
+      "Could not replace a form with its refusal; its submission is refused too.",
+    );
+  }
+  return true;
 }
 
 type Filled = "update" | "deregister" | "assign";

@@ -264,6 +264,53 @@ describe("register / update / deregister open modals", () => {
     expect(b.fake.responses).toEqual([]);
   });
 
+  it("a slow permission check does not hold views.open past the trigger's 3 s: the form opens, then follows it", async () => {
+    const b = await bot({ env: { CONVAI_MANAGERS: "", CONVAI_MANAGER_GROUP: "S0MGRS" } });
+    b.fake.usergroups.set("S0MGRS", [MANAGER]);
+    // Slack's user-group read takes 2.5 s: waiting for it would leave the trigger_id ~0.5 s.
+    let answeredAt = Number.POSITIVE_INFINITY;
+    b.fake.on("usergroups.users.list", () => {
+      answeredAt = Date.now() + 2500;
+      return { delayMs: 2500 };
+    });
+    let openedAt = Number.POSITIVE_INFINITY;
+    b.fake.on("views.open", () => {
+      openedAt = Date.now();
+      return undefined;
+    });
+    await command(b, "register acme-llama", MEMBER);
+    await b.fake.waitFor("views.open", undefined, 5000);
+    const update = await b.fake.waitFor("views.update", undefined, 8000);
+    const refused = viewSchema.parse(update.args.view);
+    expect(refused.title.text).toBe("Not allowed");
+    expect(JSON.stringify(refused.blocks)).toContain("<!subteam^S0MGRS>");
+    // The form opened before Slack answered the check, and turned into the refusal after.
+    expect(openedAt).toBeLessThan(answeredAt);
+    expect(b.sandbox.requests).toEqual([]);
+  });
+
+  it("a slow permission check that allows: the form opens early and stays", async () => {
+    const b = await bot({ env: { CONVAI_MANAGERS: "", CONVAI_MANAGER_GROUP: "S0MGRS" } });
+    b.fake.usergroups.set("S0MGRS", [MANAGER]);
+    let answeredAt = Number.POSITIVE_INFINITY;
+    b.fake.on("usergroups.users.list", () => {
+      answeredAt = Date.now() + 1500;
+      return { delayMs: 1500 };
+    });
+    let openedAt = Number.POSITIVE_INFINITY;
+    b.fake.on("views.open", () => {
+      openedAt = Date.now();
+      return undefined;
+    });
+    await command(b, "register acme-llama");
+    const view = viewSchema.parse((await b.fake.waitFor("views.open", undefined, 5000)).args.view);
+    expect(view.callback_id).toBe("convai_llm_register");
+    expect(openedAt).toBeLessThan(answeredAt);
+    await new Promise((resolve) => setTimeout(resolve, 1800));
+    expect(b.fake.callsTo("usergroups.users.list")).toHaveLength(1);
+    expect(b.fake.callsTo("views.update")).toEqual([]);
+  });
+
   it("register without a group → an empty register modal", async () => {
     const b = await bot();
     await command(b, "register");
