@@ -3,6 +3,7 @@ import type { ConvaiCharacter, ConvaiModel } from "../convai/types.js";
 import {
   filterModels,
   modelRowSections,
+  packLines,
   plainMessage,
   type Reply,
   type Usage,
@@ -151,22 +152,6 @@ export function characterLine(c: ConvaiCharacter, custom: CustomGroups): string 
   if (c.model === undefined) return `• *${name}* — _(no model reported)_`;
   const mark = custom.kind === "known" && custom.groups.has(c.model) ? " · :gear: custom LLM" : "";
   return `• *${name}* — ${codeSpan(c.model, 100)}${mark}`;
-}
-
-/** Lines joined into sections of at most 3000 characters each. */
-export function packLines(lines: readonly string[], max: number = LIMITS.sectionText): KnownBlock[] {
-  const blocks: KnownBlock[] = [];
-  let chunk = "";
-  for (const line of lines) {
-    const cut = truncate(line, max);
-    if (chunk !== "" && chunk.length + 1 + cut.length > max) {
-      blocks.push({ type: "section", text: mrkdwn(chunk) });
-      chunk = "";
-    }
-    chunk = chunk === "" ? cut : `${chunk}\n${cut}`;
-  }
-  if (chunk !== "") blocks.push({ type: "section", text: mrkdwn(chunk) });
-  return blocks;
 }
 
 function pageButton(text: string, id: string, value: CharactersPage): Button {

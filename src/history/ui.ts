@@ -1,6 +1,5 @@
 import type { KnownBlock } from "@slack/types";
-import { packLines } from "../commands/ui.js";
-import { plainMessage, type Reply, withSandbox } from "../slack/blocks.js";
+import { packLines, plainMessage, type Reply, withSandbox } from "../slack/blocks.js";
 import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, truncate } from "../slack/text.js";
 import type { HistoryEntry, HistoryResult } from "./read.js";
 

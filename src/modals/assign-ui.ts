@@ -16,7 +16,7 @@ import type {
 import type { ConvaiCharacter } from "../convai/types.js";
 import type { CharacterResult, MoveReport } from "../domain/characters.js";
 import type { NotifyResult } from "../domain/outcome.js";
-import { namesText, sandboxContextBlock } from "../slack/blocks.js";
+import { namesText, packLines, sandboxContextBlock } from "../slack/blocks.js";
 import { CALLBACK, FIELD } from "../slack/ids.js";
 import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
 import { notifySummary } from "./outcome-ui.js";
@@ -267,21 +267,6 @@ function names(results: readonly CharacterResult[], line: (r: CharacterResult) =
 const who = (r: CharacterResult) => `*${escapeMrkdwn(truncate(oneLine(r.name), 80))}*`;
 const was = (r: CharacterResult) => (r.before !== undefined ? codeSpan(r.before, 100) : "_(no model)_");
 
-/** Sections of at most 3000 characters out of lines. */
-function packed(head: string, lines: readonly string[]): SectionBlock[] {
-  const out: SectionBlock[] = [];
-  let chunk = head;
-  for (const raw of lines) {
-    const line = truncate(raw, 1500);
-    if (chunk.length + 1 + line.length > LIMITS.sectionText) {
-      out.push(section(chunk));
-      chunk = line;
-    } else chunk = `${chunk}\n${line}`;
-  }
-  out.push(section(chunk));
-  return out;
-}
-
 /** Each character's outcome: moved, already there, not moved (with the reason), unknown. */
 export function moveReportBlocks(report: MoveReport): KnownBlock[] {
   const by = (status: CharacterResult["status"]) => report.results.filter((r) => r.status === status);
@@ -295,34 +280,34 @@ export function moveReportBlocks(report: MoveReport): KnownBlock[] {
     r.status === "failed" || r.status === "unknown" ? escapeMrkdwn(truncate(r.reason, 600)) : "";
   if (moved.length > 0) {
     blocks.push(
-      ...packed(
+      ...packLines([
         `:white_check_mark: *Moved to ${target}* (${moved.length}):`,
-        names(moved, (r) => `• ${who(r)}: ${was(r)} → ${target}`),
-      ),
+        ...names(moved, (r) => `• ${who(r)}: ${was(r)} → ${target}`),
+      ]),
     );
   }
   if (failed.length > 0) {
     blocks.push(
-      ...packed(
+      ...packLines([
         `:x: *Not moved* (${failed.length}):`,
-        names(failed, (r) => `• ${who(r)} stays on ${was(r)}: ${reason(r)}`),
-      ),
+        ...names(failed, (r) => `• ${who(r)} stays on ${was(r)}: ${reason(r)}`),
+      ]),
     );
   }
   if (unknown.length > 0) {
     blocks.push(
-      ...packed(
+      ...packLines([
         `:grey_question: *Not confirmed* (${unknown.length}), check with \`characters\` before trying again:`,
-        names(unknown, (r) => `• ${who(r)} (was on ${was(r)}): ${reason(r)}`),
-      ),
+        ...names(unknown, (r) => `• ${who(r)} (was on ${was(r)}): ${reason(r)}`),
+      ]),
     );
   }
   if (already.length > 0) {
     blocks.push(
-      ...packed(
+      ...packLines([
         `:information_source: *Already on ${target}*, nothing sent (${already.length}):`,
-        names(already, (r) => `• ${who(r)}`),
-      ),
+        ...names(already, (r) => `• ${who(r)}`),
+      ]),
     );
   }
   if (report.rereadError) {

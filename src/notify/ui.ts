@@ -1,7 +1,7 @@
 import type { KnownBlock, MessageMetadata } from "@slack/types";
 import type { CharacterRecord } from "../domain/characters.js";
 import type { ChangeRecord } from "../domain/outcome.js";
-import { modelFacts, sandboxNote } from "../slack/blocks.js";
+import { modelFacts, packLines, sandboxNote } from "../slack/blocks.js";
 import { codeSpan, escapeMrkdwn, mrkdwn, shownValue, truncate } from "../slack/text.js";
 
 const VERB = { register: "registered", update: "updated", deregister: "deregistered" } as const;
@@ -122,17 +122,8 @@ export function characterMessage(
   const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(head) }];
   if (record.approver)
     blocks.push({ type: "context", elements: [mrkdwn(`Approved by <@${record.approver.userId}>`)] });
-  // Packed into sections of at most 3000 characters; 40 lines of at most ~300 fit in a few.
-  let chunk: string[] = [];
-  const flush = () => {
-    if (chunk.length > 0) blocks.push({ type: "section", text: mrkdwn(chunk.join("\n")) });
-    chunk = [];
-  };
-  for (const line of lines) {
-    if ([...chunk, line].join("\n").length > 3000) flush();
-    chunk.push(line);
-  }
-  flush();
+  // 40 lines of at most ~300 characters fit in a few sections.
+  blocks.push(...packLines(lines));
   if (opts.sandbox) blocks.push({ type: "context", elements: [mrkdwn(sandboxNote)] });
   const text = truncate(
     `${what} ${record.action === "assign" ? "assigned" : "moved"} to ${escapeMrkdwn(record.target)} by <@${record.actor.userId}>`,

@@ -166,3 +166,19 @@ export function filterModels(models: readonly ConvaiModel[], filter?: string): C
     [m.model_group_name, m.model_name, m.display_name ?? ""].some((s) => s.toLowerCase().includes(needle)),
   );
 }
+
+/** Lines joined into sections of at most 3000 characters each. */
+export function packLines(lines: readonly string[], max: number = LIMITS.sectionText): KnownBlock[] {
+  const blocks: KnownBlock[] = [];
+  let chunk = "";
+  for (const line of lines) {
+    const cut = truncate(line, max);
+    if (chunk !== "" && chunk.length + 1 + cut.length > max) {
+      blocks.push({ type: "section", text: mrkdwn(chunk) });
+      chunk = "";
+    }
+    chunk = chunk === "" ? cut : `${chunk}\n${cut}`;
+  }
+  if (chunk !== "") blocks.push({ type: "section", text: mrkdwn(chunk) });
+  return blocks;
+}
