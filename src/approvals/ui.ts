@@ -3,7 +3,7 @@ import type { CharacterResult, MoveReport } from "../domain/characters.js";
 import type { FieldChange } from "../domain/outcome.js";
 import { withSandbox } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
-import { codeSpan, escapeMrkdwn, mrkdwn, shownValue, truncate } from "../slack/text.js";
+import { codeSpan, escapeMrkdwn, mrkdwn, shownValue, slackDate, truncate } from "../slack/text.js";
 
 /** The approval request message (SPEC §13) and what it becomes once decided: pure builders, no I/O. */
 
@@ -35,12 +35,6 @@ function what(s: Pick<RequestSummary, "action" | "group" | "moves">): string {
   if (s.action !== "assign") return `${s.action} of custom LLM ${group}`;
   const n = s.moves?.total ?? 0;
   return `assignment of ${n} character${n === 1 ? "" : "s"} to custom LLM ${group}`;
-}
-
-/** A date Slack renders in each reader's time zone, with an ISO fallback. */
-export function slackDate(ms: number): string {
-  const iso = new Date(ms).toISOString();
-  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${iso}>`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { KnownBlock } from "@slack/types";
 import { packLines, plainMessage, type Reply, withSandbox } from "../slack/blocks.js";
-import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, truncate } from "../slack/text.js";
+import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, slackDate, truncate } from "../slack/text.js";
 import type { HistoryEntry, HistoryResult } from "./read.js";
 
 /** The `history` reply (SPEC §13): one line per change, newest first; pure, no I/O. */
@@ -17,7 +17,7 @@ const VERB = {
 function when(at: string): string {
   const ms = Date.parse(at);
   if (Number.isNaN(ms)) return escapeMrkdwn(truncate(at, 40));
-  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${new Date(ms).toISOString()}>`;
+  return slackDate(ms);
 }
 
 export function historyLine(e: HistoryEntry): string {

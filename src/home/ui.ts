@@ -8,7 +8,7 @@ import {
   usageUnknownText,
 } from "../slack/blocks.js";
 import { ACTION } from "../slack/ids.js";
-import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, truncate } from "../slack/text.js";
+import { codeSpan, escapeMrkdwn, LIMITS, mrkdwn, plainText, slackDate, truncate } from "../slack/text.js";
 
 /**
  * The App Home tab, built as a pure function of what the bot knows at publish time. Slack allows 100
@@ -124,12 +124,8 @@ function readOnlyNote(access: Extract<HomeAccess, { canManage: false }>): Contex
 }
 
 function updatedLine(now: Date): ContextBlock {
-  const unix = Math.floor(now.getTime() / 1000);
   const fallback = `${now.toISOString().slice(0, 16).replace("T", " ")} UTC`;
-  return {
-    type: "context",
-    elements: [mrkdwn(`Updated <!date^${unix}^{date_short_pretty} at {time}|${fallback}>.`)],
-  };
+  return { type: "context", elements: [mrkdwn(`Updated ${slackDate(now.getTime(), fallback)}.`)] };
 }
 
 /** Model rows, with block_ids made unique (Slack refuses a view with duplicates; long groups are cut to 255). */

@@ -135,3 +135,8 @@ export function codeSpan(s: string, max?: number): string {
   const safe = escapeMrkdwn(raw.replace(/`/g, "ˋ").replace(/[\r\n\u2028\u2029]+/g, " "));
   return safe.trim() === "" ? "_(empty)_" : `\`${safe}\``;
 }
+
+/** A date Slack renders in each reader's time zone ("Today at 09:14"); the fallback (ISO) for old clients. */
+export function slackDate(ms: number, fallback: string = new Date(ms).toISOString()): string {
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} at {time}|${fallback}>`;
+}

@@ -16,7 +16,7 @@ describe("history lines", () => {
   it("an update names its fields, the approver and the transaction; the date renders per reader", () => {
     const line = historyLine(entry(1, { approver: "U0APPROVER", transactionID: "tx-1" }));
     expect(line).toBe(
-      "• <!date^1796360400^{date_short_pretty} {time}|2026-12-04T05:00:00.000Z>: `prod-gpt` updated: `model_name`, `api_key` by <@U0ACTOR>, approved by <@U0APPROVER> · tx `tx-1`",
+      "• <!date^1796360400^{date_short_pretty} at {time}|2026-12-04T05:00:00.000Z>: `prod-gpt` updated: `model_name`, `api_key` by <@U0ACTOR>, approved by <@U0APPROVER> · tx `tx-1`",
     );
   });
 
