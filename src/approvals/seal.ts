@@ -93,13 +93,13 @@ export const pendingChange = z.discriminatedUnion("kind", [
     }),
     keyRef: z.string().optional(),
     /** The model as Convai held it when the request was made: an approval re-checks against it. */
-    before: z.record(z.string(), z.union([z.string(), z.boolean()])),
+    before: snapshotSchema,
   }),
   z.object({
     kind: z.literal("deregister"),
     requester: actor,
     group: z.string(),
-    before: z.record(z.string(), z.union([z.string(), z.boolean()])),
+    before: snapshotSchema,
     /** Where the group's characters move before it goes (SPEC §10); absent when none used it. */
     moveTo: z.string().optional(),
     /** The custom LLM they move to as it was when requested (absent for a built-in model code). */

@@ -171,7 +171,7 @@ function presentDeregister(deps: Deps, outcome: SafeDeregisterOutcome): Presente
           : failureBlocks(change.message, change.transactionID);
       return {
         ok: true,
-        title: change.ok === false && change.reason === "unknown" ? "Not confirmed" : "Not deregistered",
+        title: change.reason === "unknown" ? "Not confirmed" : "Not deregistered",
         blocks: [...failure, { type: "divider" }, ...moved],
       };
     }

@@ -42,7 +42,6 @@ export const ACTION = {
   reject: "convai_approval_reject",
   approvalBlock: "convai_approval",
 } as const;
-export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 
 /** The block_id of a model's row: the overflow menu's action reads the group from it. */
 export const MODEL_BLOCK_PREFIX = "model:";
