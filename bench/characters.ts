@@ -13,6 +13,7 @@ import { request } from "undici";
 import { BUILT_IN_MODEL_CODES } from "../src/convai/built-in-models.js";
 import { createConvaiClient, parseCharacters } from "../src/convai/client.js";
 import { createLogger } from "../src/logger.js";
+import { median, percentile } from "./report.js";
 
 v8.setFlagsFromString("--expose-gc");
 const gcValue: unknown = vm.runInNewContext("gc");
@@ -81,10 +82,9 @@ interface Stats {
   median: number;
   p95: number;
 }
+/** The same percentile rule as the main bench's report, so their figures compare. */
 function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-  return { median: at(0.5), p95: at(0.95) };
+  return { median: median(samples), p95: percentile(samples, 95) };
 }
 
 /**
