@@ -4,6 +4,7 @@ import {
   filterModels,
   modelRowSections,
   packLines,
+  pageSlice,
   plainMessage,
   type Reply,
   type Usage,
@@ -187,10 +188,8 @@ export function charactersMessage(
         : `No characters${filterText} (${characters.length} in the account). Try another filter or \`${escapeMrkdwn(ctx.command)} characters\`.`,
     );
   }
-  const pages = Math.ceil(shown.length / CHARACTERS_PAGE_SIZE);
-  const page = Math.min(Math.max(1, Math.trunc(request.page) || 1), pages);
-  const start = (page - 1) * CHARACTERS_PAGE_SIZE;
-  const slice = shown.slice(start, start + CHARACTERS_PAGE_SIZE);
+  const { page, pages, start, end } = pageSlice(shown.length, request.page, CHARACTERS_PAGE_SIZE);
+  const slice = shown.slice(start, end);
   const count = `${shown.length} character${shown.length === 1 ? "" : "s"}${filterText}`;
   const where = pages > 1 ? ` · page ${page} of ${pages}, ${start + 1}–${start + slice.length}` : "";
   const blocks: KnownBlock[] = [{ type: "section", text: mrkdwn(`*${count}*${where}, sorted by name`) }];

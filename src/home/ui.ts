@@ -3,6 +3,8 @@ import type { ApiPrefix, ConvaiModel } from "../convai/types.js";
 import {
   filterModels,
   modelRowSections,
+  type PageInfo,
+  pageSlice,
   sandboxContextBlock,
   type Usage,
   usageUnknownText,
@@ -50,21 +52,9 @@ export interface HomeInput {
   now: Date;
 }
 
-export interface PageInfo {
-  /** 1-based, within [1, pages]. */
-  page: number;
-  pages: number;
-  start: number;
-  end: number;
-}
-
-/** Which slice of `total` models a page shows; any requested page is clamped into range. */
+/** Which slice of `total` models a Home page shows; any requested page is clamped into range. */
 export function pageOf(total: number, requested: number, size: number = HOME_PAGE_SIZE): PageInfo {
-  const pages = Math.max(1, Math.ceil(total / size));
-  const wanted = Number.isFinite(requested) ? Math.trunc(requested) : 1;
-  const page = Math.min(Math.max(1, wanted), pages);
-  const start = (page - 1) * size;
-  return { page, pages, start, end: Math.min(total, start + size) };
+  return pageSlice(total, requested, size);
 }
 
 const HEADER = "Convai custom LLMs";

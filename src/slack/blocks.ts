@@ -182,3 +182,20 @@ export function packLines(lines: readonly string[], max: number = LIMITS.section
   if (chunk !== "") blocks.push({ type: "section", text: mrkdwn(chunk) });
   return blocks;
 }
+
+export interface PageInfo {
+  /** 1-based, within [1, pages]. */
+  page: number;
+  pages: number;
+  start: number;
+  end: number;
+}
+
+/** Which slice of `total` items a page shows; any requested page (NaN, 0, past the end) is clamped into range. */
+export function pageSlice(total: number, requested: number, size: number): PageInfo {
+  const pages = Math.max(1, Math.ceil(total / size));
+  const wanted = Number.isFinite(requested) ? Math.trunc(requested) : 1;
+  const page = Math.min(Math.max(1, wanted), pages);
+  const start = (page - 1) * size;
+  return { page, pages, start, end: Math.min(total, start + size) };
+}
