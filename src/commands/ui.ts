@@ -1,5 +1,6 @@
 import type { ActionsBlock, Button, KnownBlock } from "@slack/types";
 import type { ConvaiCharacter, ConvaiModel } from "../convai/types.js";
+import { characterMatches } from "../domain/character-text.js";
 import {
   filterModels,
   modelRowSections,
@@ -138,11 +139,7 @@ function byName(a: ConvaiCharacter, b: ConvaiCharacter): number {
 /** Characters whose name, id or model contains the filter (case-insensitive), sorted by name. */
 export function filterCharacters(characters: readonly ConvaiCharacter[], filter?: string): ConvaiCharacter[] {
   const sorted = [...characters].sort(byName);
-  const needle = filter?.trim().toLowerCase();
-  if (!needle) return sorted;
-  return sorted.filter((c) =>
-    [c.character_name ?? "", c.character_id, c.model ?? ""].some((s) => s.toLowerCase().includes(needle)),
-  );
+  return filter ? sorted.filter((c) => characterMatches(c, filter)) : sorted;
 }
 
 /** One character's line: name, then its model, a custom LLM marked as such; every string escaped and cut. */

@@ -13,6 +13,7 @@ import type {
 } from "../convai/types.js";
 import { mapLimit } from "../lib/async.js";
 import type { Logger } from "../logger.js";
+import { characterName } from "./character-text.js";
 import {
   type Actor,
   type ChangeOutcome,
@@ -32,11 +33,7 @@ export const MAX_ASSIGN = 100;
 export type CharacterField = "characters" | "move_to";
 export type CharacterFieldErrors = Partial<Record<CharacterField, string>>;
 
-/** A character's display name: its name, or its id when Convai gave none. */
-export function characterName(c: ConvaiCharacter): string {
-  const name = c.character_name?.trim();
-  return name ? name : c.character_id;
-}
+export { characterName } from "./character-text.js";
 
 /** Each model's characters' names (sorted), keyed by the model code or group they are on. */
 export function usageOf(characters: readonly ConvaiCharacter[]): ReadonlyMap<string, readonly string[]> {

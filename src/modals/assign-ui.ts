@@ -14,6 +14,7 @@ import type {
   StaticSelect,
 } from "@slack/types";
 import type { ConvaiCharacter } from "../convai/types.js";
+import { characterMatches, characterName } from "../domain/character-text.js";
 import type { CharacterResult, MoveReport } from "../domain/characters.js";
 import type { NotifyResult } from "../domain/outcome.js";
 import { namesText, packLines, sandboxContextBlock } from "../slack/blocks.js";
@@ -35,7 +36,6 @@ export interface CharactersViewContext {
 }
 
 const oneLine = (s: string) => s.replace(/[\r\n\u2028\u2029]+/g, " ");
-const nameOf = (c: ConvaiCharacter) => c.character_name?.trim() || c.character_id;
 
 function modal(
   ctx: CharactersViewContext,
@@ -60,7 +60,7 @@ const context = (text: string): ContextBlock => ({ type: "context", elements: [m
 export function characterOption(c: ConvaiCharacter, group: string): PlainTextOption {
   const model = c.model === group ? `${c.model} (already)` : (c.model ?? "no model");
   const modelText = truncate(oneLine(model), 30);
-  const name = truncate(oneLine(nameOf(c)), LIMITS.optionText - 3 - Array.from(modelText).length);
+  const name = truncate(oneLine(characterName(c)), LIMITS.optionText - 3 - Array.from(modelText).length);
   return { text: plainText(`${name} — ${modelText}`, LIMITS.optionText), value: c.character_id };
 }
 
@@ -74,7 +74,7 @@ function ordered(characters: readonly ConvaiCharacter[], group: string): ConvaiC
   return [...characters].sort(
     (a, b) =>
       Number(a.model === group) - Number(b.model === group) ||
-      nameOf(a).localeCompare(nameOf(b)) ||
+      characterName(a).localeCompare(characterName(b)) ||
       a.character_id.localeCompare(b.character_id),
   );
 }
@@ -85,12 +85,7 @@ export function assignOptions(
   group: string,
   query: string,
 ): PlainTextOption[] {
-  const needle = query.trim().toLowerCase();
-  const matching = offerable(characters).filter(
-    (c) =>
-      needle === "" ||
-      [c.character_name ?? "", c.character_id, c.model ?? ""].some((s) => s.toLowerCase().includes(needle)),
-  );
+  const matching = offerable(characters).filter((c) => characterMatches(c, query));
   return ordered(matching, group)
     .slice(0, STATIC_OPTIONS)
     .map((c) => characterOption(c, group));
@@ -135,7 +130,7 @@ export function assignModal(
     });
   }
   const offered = offerable(characters);
-  const on = characters.filter((c) => c.model === group).map(nameOf);
+  const on = characters.filter((c) => c.model === group).map(characterName);
   const placeholder = plainText("Choose characters", LIMITS.placeholder);
   const element: MultiStaticSelect | MultiExternalSelect =
     offered.length <= STATIC_OPTIONS

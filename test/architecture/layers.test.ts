@@ -80,7 +80,7 @@ const domainTransport = (list: Source[]) =>
 /** Block Kit builders load no I/O package and no module that is not itself pure, except as types. */
 const pureTargets = (target: string) =>
   isUi(target) ||
-  /^domain\/(fields|outcome)\.ts$/.test(target) ||
+  /^domain\/(fields|outcome|character-text)\.ts$/.test(target) ||
   /^(convai\/types|config)\.ts$/.test(target);
 const impureUi = (list: Source[]) =>
   flagged(
